@@ -1,0 +1,201 @@
+// invsync: wiring only. Parses the command line and configuration, builds the parts and hands
+// them to the command that was asked for.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "common/error.hpp"
+#include "config/config.hpp"
+#include "core/stock_service.hpp"
+#include "db/postgres_store.hpp"
+#include "redis/client.hpp"
+
+namespace {
+
+using namespace invsync;
+
+// Blocks SIGINT/SIGTERM for every thread and turns them into a stop request.
+class SignalStop {
+ public:
+  SignalStop() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    waiter_ = std::jthread([this](const std::stop_token& done) {
+      const timespec tick{0, 200'000'000};
+      while (!done.stop_requested()) {
+        if (sigtimedwait(&signals_, nullptr, &tick) > 0) {
+          spdlog::info("stopping: finishing the batch in hand");
+          source_.request_stop();
+          return;
+        }
+      }
+    });
+  }
+  [[nodiscard]] std::stop_token token() const { return source_.get_token(); }
+
+ private:
+  sigset_t signals_{};
+  std::stop_source source_;
+  std::jthread waiter_;
+};
+
+// At service start the database may still be coming up: retry migrations for a while.
+void MigrateWithRetry(db::Store& store, const std::stop_token& stop) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (true) {
+    try {
+      store.Migrate();
+      return;
+    } catch (const TransientError& error) {
+      if (stop.stop_requested() || std::chrono::steady_clock::now() > deadline) {
+        throw;
+      }
+      spdlog::warn("database not ready ({}); retrying", error.what());
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+struct Arguments {
+  std::optional<std::string> config_path;
+  bool json = false;
+  config::Overrides overrides;
+  std::vector<std::string> skus;
+  std::string order_id;
+  std::vector<std::string> lines;
+  std::string sku;
+  std::string quantity;
+  std::optional<std::string> request_id;
+};
+
+void AddCommands(CLI::App& app, Arguments& args) {
+  app.add_subcommand("serve", "Run the service: migrate, then persist events (HTTP API to come)");
+  app.add_subcommand("persist", "Run only the persister: drain the Redis event stream into the "
+                                "database");
+  app.add_subcommand("migrate", "Apply the database schema migrations");
+  app.add_subcommand("status", "Show stream length, unpersisted events, Redis and database health");
+  auto* get = app.add_subcommand("get", "Show the stock of one or more SKUs");
+  get->add_option("SKU", args.skus, "SKUs to show")->required();
+  auto* deduct = app.add_subcommand("deduct", "Deduct an order, all lines or none");
+  deduct->add_option("ORDER", args.order_id, "order id (replaying it changes nothing)")->required();
+  deduct->add_option("LINES", args.lines, "lines as SKU:QTY")->required();
+  auto* cancel = app.add_subcommand("cancel", "Cancel an order and return its stock");
+  cancel->add_option("ORDER", args.order_id, "order id")->required();
+  auto* order = app.add_subcommand("order", "Show an order");
+  order->add_option("ORDER", args.order_id, "order id")->required();
+  for (const char* name : {"restock", "set"}) {
+    auto* command = app.add_subcommand(
+        name, std::string(name) == "set" ? "Set a SKU's stock (creates the SKU if new)"
+                                         : "Add stock to a SKU");
+    command->add_option("SKU", args.sku, "SKU")->required();
+    command->add_option("QTY", args.quantity, "quantity")->required();
+    command->add_option("--request-id", args.request_id,
+                        "idempotency key: repeating it changes nothing (default: random)");
+  }
+}
+
+int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli::Output& output) {
+  const std::string command = app.get_subcommands().front()->get_name();
+  if (command == "serve" || command == "persist") {
+    SignalStop signal_stop;
+    if (command == "serve") {
+      MigrateWithRetry(*parts.store, signal_stop.token());
+    }
+    return cli::Persist(parts, signal_stop.token(), output);
+  }
+  if (command == "migrate") {
+    return cli::Migrate(parts, output);
+  }
+  if (command == "status") {
+    return cli::Status(parts, output);
+  }
+  if (command == "get") {
+    return cli::Get(parts, args.skus, output);
+  }
+  if (command == "deduct") {
+    return cli::Deduct(parts, args.order_id, args.lines, output);
+  }
+  if (command == "cancel") {
+    return cli::Cancel(parts, args.order_id, output);
+  }
+  if (command == "order") {
+    return cli::ShowOrder(parts, args.order_id, output);
+  }
+  if (command == "restock") {
+    return cli::Restock(parts, args.sku, args.quantity, args.request_id, output);
+  }
+  return cli::Set(parts, args.sku, args.quantity, args.request_id, output);
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"invsync: stock counts in Redis for speed and in PostgreSQL for truth"};
+  app.require_subcommand(1, 1);
+  app.fallthrough();
+  Arguments args;
+  app.add_option("--config", args.config_path, "TOML configuration file")
+      ->envname("INVSYNC_CONFIG");
+  app.add_flag("--json", args.json, "Print one JSON document instead of text");
+  for (const auto& setting : config::KnownSettings()) {
+    app.add_option_function<std::string>(
+           setting.flag,
+           [&args, name = setting.name](const std::string& value) {
+             args.overrides[name] = value;
+           },
+           setting.description)
+        ->type_name("VALUE")
+        ->group("Settings (also INVSYNC_* variables and the config file)");
+  }
+  AddCommands(app, args);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? cli::kExitOk : cli::kExitUsage;
+  }
+  const cli::Output output{args.json, std::cout, std::cerr};
+  try {
+    cli::Parts parts{.settings =
+                         config::Load(args.config_path, config::CurrentEnvironment(), args.overrides)};
+    const auto& settings = parts.settings;
+    spdlog::set_default_logger(spdlog::stderr_color_mt("invsync"));
+    spdlog::set_level(spdlog::level::from_str(settings.log_level));
+    redis::Pool redis(redis::Endpoint::Parse(settings.redis_url),
+                      static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
+    db::PostgresStore store(settings.database_url,
+                            static_cast<std::size_t>(settings.database_pool_size));
+    core::StockOptions options{
+        .limits = {.max_line_quantity = settings.stock_max_line_quantity,
+                   .max_order_lines = settings.stock_max_order_lines},
+        .idempotency_retention = settings.stock_idempotency_retention,
+        .fill = {.absent_ttl = settings.stock_absent_ttl,
+                 .lock_ttl = settings.stock_fill_lock_ttl,
+                 .wait = settings.stock_fill_wait}};
+    core::StockService stock(redis, store, core::Keys(settings.redis_key_prefix), options);
+    parts.redis = &redis;
+    parts.store = &store;
+    parts.stock = &stock;
+    return Dispatch(app, args, parts, output);
+  } catch (const ConfigError& error) {
+    std::cerr << "invsync: configuration: " << error.what() << '\n';
+    return cli::kExitUsage;
+  } catch (const Error& error) {
+    std::cerr << "invsync: unavailable: " << error.what() << '\n';
+    return cli::kExitUnavailable;
+  } catch (const std::exception& error) {
+    std::cerr << "invsync: internal error: " << error.what() << '\n';
+    return cli::kExitInternal;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

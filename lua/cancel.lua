@@ -1,0 +1,50 @@
+-- Cancels a deducted order: returns its stock once; cancelling again changes nothing.
+-- KEYS: 1 order record, 2 event stream, 3 in-flight counts, 4.. inventory hash of each line
+-- ARGV: 1 order id, 2 canonical lines as read from the order record, 3 retention in ms,
+--       then per line: sku, quantity (same order as KEYS 4..)
+-- Replies: {'ok', remaining, stream id} | {'not_found'} | {'already', remaining} | {'stale'}
+--          | {'not_cached', sku...} | {'corrupt', sku, value}
+local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
+local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
+local lines = #KEYS - 3
+
+local record = redis.call('HMGET', order_key, 'lines', 'status', 'cancel_remaining')
+if not record[1] then
+  return {'not_found'}
+end
+if record[1] ~= canonical then
+  return {'stale'}
+end
+if record[2] == 'cancelled' then
+  return {'already', record[3]}
+end
+
+local missing = {'not_cached'}
+for i = 1, lines do
+  if redis.call('EXISTS', KEYS[3 + i]) == 0 then
+    missing[#missing + 1] = ARGV[2 + 2 * i]
+  end
+end
+if #missing > 1 then
+  return missing
+end
+for i = 1, lines do
+  local current = redis.call('HGET', KEYS[3 + i], 'quantity')
+  if not string.match(current, '^%-?%d+$') or #current > 16 then
+    return {'corrupt', ARGV[2 + 2 * i], current}
+  end
+end
+
+local remaining, deltas = {}, {}
+for i = 1, lines do
+  local sku, quantity = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', tonumber(quantity)))
+  deltas[i] = sku .. ' ' .. quantity
+  redis.call('HINCRBY', inflight_key, sku, 1)
+end
+local remaining_text = table.concat(remaining, '\n')
+redis.call('HSET', order_key, 'status', 'cancelled', 'cancel_remaining', remaining_text)
+redis.call('PEXPIRE', order_key, retention_ms)
+local id = redis.call('XADD', stream_key, '*', 'kind', 'cancel', 'ref', order_id,
+                      'deltas', table.concat(deltas, '\n'))
+return {'ok', remaining_text, id}

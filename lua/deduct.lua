@@ -1,0 +1,55 @@
+-- Deducts a whole order atomically: all lines or none, never below zero, once per order id.
+-- KEYS: 1 order record, 2 event stream, 3 in-flight counts, 4.. inventory hash of each line
+-- ARGV: 1 order id, 2 canonical lines ("sku qty\n", sorted), 3 retention in ms,
+--       then per line: sku, quantity (same order as KEYS 4..)
+-- Replies: {'ok', remaining, stream id} | {'replay', status, remaining} | {'conflict', status}
+--          | {'not_cached', sku...} | {'insufficient', sku, wanted, available}
+--          | {'corrupt', sku, value}
+-- `remaining` lists each line's stock after the deduction, one per line, in line order.
+local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
+local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
+local lines = #KEYS - 3
+
+local first = redis.call('HMGET', order_key, 'lines', 'status', 'remaining')
+if first[1] then
+  if first[1] ~= canonical then
+    return {'conflict', first[2]}
+  end
+  return {'replay', first[2], first[3]}
+end
+
+local missing = {'not_cached'}
+for i = 1, lines do
+  if redis.call('EXISTS', KEYS[3 + i]) == 0 then
+    missing[#missing + 1] = ARGV[2 + 2 * i]
+  end
+end
+if #missing > 1 then
+  return missing
+end
+
+-- Check every line before changing any, so a refusal changes nothing.
+for i = 1, lines do
+  local sku, wanted = ARGV[2 + 2 * i], tonumber(ARGV[3 + 2 * i])
+  local available = redis.call('HGET', KEYS[3 + i], 'quantity')
+  if not available or not string.match(available, '^%-?%d+$') or #available > 16 then
+    return {'corrupt', sku, tostring(available)}
+  end
+  if tonumber(available) < wanted then
+    return {'insufficient', sku, ARGV[3 + 2 * i], available}
+  end
+end
+
+local remaining, deltas = {}, {}
+for i = 1, lines do
+  local sku, wanted = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', -tonumber(wanted)))
+  deltas[i] = sku .. ' -' .. wanted
+  redis.call('HINCRBY', inflight_key, sku, 1)
+end
+local remaining_text = table.concat(remaining, '\n')
+redis.call('HSET', order_key, 'lines', canonical, 'status', 'deducted', 'remaining', remaining_text)
+redis.call('PEXPIRE', order_key, retention_ms)
+local id = redis.call('XADD', stream_key, '*', 'kind', 'deduct', 'ref', order_id,
+                      'deltas', table.concat(deltas, '\n'))
+return {'ok', remaining_text, id}

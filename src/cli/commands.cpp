@@ -1,0 +1,292 @@
+#include "cli/commands.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+
+namespace invsync::cli {
+
+namespace {
+
+using nlohmann::json;
+
+void PrintJson(const Output& output, const json& document) {
+  output.out << document.dump() << '\n';
+}
+
+int Usage(const Output& output, const std::string& message) {
+  if (output.json) {
+    PrintJson(output, {{"error", {{"code", "invalid_argument"}, {"message", message}}}});
+  } else {
+    output.err << "invsync: " << message << '\n';
+  }
+  return kExitUsage;
+}
+
+int Invalid(const Output& output, const core::ValidationError& error) {
+  if (output.json) {
+    PrintJson(output, {{"error",
+                        {{"code", core::CodeName(error.code)},
+                         {"field", error.field},
+                         {"message", error.message}}}});
+  } else {
+    output.err << "invsync: invalid " << error.field << ": " << error.message << '\n';
+  }
+  return kExitUsage;
+}
+
+int Refused(const Output& output, const std::string& code, const std::string& message,
+            json details = json::object()) {
+  if (output.json) {
+    details["code"] = code;
+    details["message"] = message;
+    PrintJson(output, {{"error", details}});
+  } else {
+    output.err << "invsync: " << message << '\n';
+  }
+  return kExitRefused;
+}
+
+std::optional<std::int64_t> ParseQuantity(const std::string& text) { return ParseInt64(text); }
+
+std::string RandomRequestId() {
+  std::random_device device;
+  std::mt19937_64 engine(device());
+  return fmt::format("cli-{:016x}", engine());
+}
+
+json OrderJson(const core::OrderResult& result) {
+  json lines = json::array();
+  for (const auto& line : result.lines) {
+    lines.push_back({{"sku", line.sku}, {"quantity", line.quantity}, {"remaining", line.remaining}});
+  }
+  return {{"order_id", result.order_id},
+          {"status", core::StateName(result.state)},
+          {"replayed", result.replayed},
+          {"lines", lines}};
+}
+
+int ReportOrder(const core::OrderResult& result, const Output& output) {
+  switch (result.status) {
+    case core::StockStatus::kOk:
+      if (output.json) {
+        PrintJson(output, OrderJson(result));
+      } else {
+        output.out << fmt::format("order {} {}{}\n", result.order_id, core::StateName(result.state),
+                                  result.replayed ? " (already done earlier; nothing changed)" : "");
+        for (const auto& line : result.lines) {
+          output.out << fmt::format("  {} x{}  remaining {}\n", line.sku, line.quantity,
+                                    line.remaining);
+        }
+      }
+      return kExitOk;
+    case core::StockStatus::kInvalid:
+      return Invalid(output, *result.invalid);
+    case core::StockStatus::kInsufficient: {
+      const auto& shortage = *result.shortage;
+      return Refused(output, "insufficient_stock",
+                     fmt::format("insufficient stock for {}: requested {}, available {}; nothing "
+                                 "was deducted",
+                                 shortage.sku, shortage.requested, shortage.available),
+                     {{"sku", shortage.sku},
+                      {"requested", shortage.requested},
+                      {"available", shortage.available}});
+    }
+    case core::StockStatus::kUnknownSku:
+      return Refused(output, "unknown_sku", fmt::format("unknown SKU {}", result.unknown_sku),
+                     {{"sku", result.unknown_sku}});
+    case core::StockStatus::kUnknownOrder:
+      return Refused(output, "unknown_order", fmt::format("unknown order {}", result.order_id),
+                     {{"order_id", result.order_id}});
+    case core::StockStatus::kOrderConflict:
+      return Refused(output, "order_conflict",
+                     fmt::format("order {} was already placed with different lines",
+                                 result.order_id),
+                     {{"order_id", result.order_id}});
+    case core::StockStatus::kRequestConflict:
+      break;
+  }
+  return Refused(output, core::StatusName(result.status), core::StatusName(result.status));
+}
+
+int ReportStock(const core::StockResult& result, const std::string& request_id,
+                const Output& output) {
+  switch (result.status) {
+    case core::StockStatus::kOk:
+      if (output.json) {
+        json document = {{"sku", result.sku}, {"quantity", result.quantity}};
+        if (!request_id.empty()) {
+          document["request_id"] = request_id;
+          document["replayed"] = result.replayed;
+        }
+        PrintJson(output, document);
+      } else {
+        output.out << fmt::format("{} {}{}\n", result.sku, result.quantity,
+                                  result.replayed ? " (request already done; nothing changed)"
+                                                  : "");
+      }
+      return kExitOk;
+    case core::StockStatus::kInvalid:
+      return Invalid(output, *result.invalid);
+    case core::StockStatus::kUnknownSku:
+      return Refused(output, "unknown_sku", fmt::format("unknown SKU {}", result.sku),
+                     {{"sku", result.sku}});
+    case core::StockStatus::kRequestConflict:
+      return Refused(output, "request_conflict",
+                     fmt::format("request id {} was already used for a different change",
+                                 request_id),
+                     {{"request_id", request_id}});
+    default:
+      return Refused(output, core::StatusName(result.status), core::StatusName(result.status));
+  }
+}
+
+}  // namespace
+
+int Get(Parts& parts, const std::vector<std::string>& skus, const Output& output) {
+  if (skus.size() == 1) {
+    return ReportStock(parts.stock->Get(skus.front()), "", output);
+  }
+  auto result = parts.stock->GetMany(skus);
+  if (result.status == core::StockStatus::kInvalid) {
+    return Invalid(output, *result.invalid);
+  }
+  if (output.json) {
+    json items = json::array();
+    for (const auto& [sku, quantity] : result.items) {
+      items.push_back({{"sku", sku}, {"quantity", quantity}});
+    }
+    PrintJson(output, {{"items", items}, {"unknown", result.unknown}});
+  } else {
+    for (const auto& [sku, quantity] : result.items) {
+      output.out << fmt::format("{} {}\n", sku, quantity);
+    }
+    for (const auto& sku : result.unknown) {
+      output.err << fmt::format("invsync: unknown SKU {}\n", sku);
+    }
+  }
+  return result.unknown.empty() ? kExitOk : kExitRefused;
+}
+
+int Deduct(Parts& parts, const std::string& order_id, const std::vector<std::string>& lines,
+           const Output& output) {
+  std::vector<core::Line> parsed;
+  for (const auto& text : lines) {
+    auto colon = text.rfind(':');
+    auto quantity = colon == std::string::npos ? std::nullopt : ParseQuantity(text.substr(colon + 1));
+    if (!quantity) {
+      return Usage(output, fmt::format("invalid line \"{}\": expected SKU:QTY, e.g. A-1:2", text));
+    }
+    parsed.push_back({text.substr(0, colon), *quantity});
+  }
+  return ReportOrder(parts.stock->Deduct(order_id, std::move(parsed)), output);
+}
+
+int Cancel(Parts& parts, const std::string& order_id, const Output& output) {
+  return ReportOrder(parts.stock->Cancel(order_id), output);
+}
+
+int ShowOrder(Parts& parts, const std::string& order_id, const Output& output) {
+  return ReportOrder(parts.stock->GetOrder(order_id), output);
+}
+
+int Restock(Parts& parts, const std::string& sku, const std::string& quantity,
+            std::optional<std::string> request_id, const Output& output) {
+  auto parsed = ParseQuantity(quantity);
+  if (!parsed) {
+    return Usage(output, fmt::format("invalid quantity \"{}\": expected a whole number", quantity));
+  }
+  std::string id = request_id.value_or(RandomRequestId());
+  return ReportStock(parts.stock->Restock(sku, *parsed, id), id, output);
+}
+
+int Set(Parts& parts, const std::string& sku, const std::string& quantity,
+        std::optional<std::string> request_id, const Output& output) {
+  auto parsed = ParseQuantity(quantity);
+  if (!parsed) {
+    return Usage(output, fmt::format("invalid quantity \"{}\": expected a whole number", quantity));
+  }
+  std::string id = request_id.value_or(RandomRequestId());
+  return ReportStock(parts.stock->Set(sku, *parsed, id), id, output);
+}
+
+int Status(Parts& parts, const Output& output) {
+  json document;
+  bool redis_ok = false;
+  try {
+    auto conn = parts.redis->Acquire();
+    auto lag = persister::ReadLag(*conn, parts.stock->scripts());
+    redis_ok = true;
+    document["stream_length"] = lag.stream_length;
+    document["pending"] = lag.pending;
+    document["undelivered"] = lag.undelivered;
+    document["unpersisted"] = lag.unpersisted();
+    document["oldest_unpersisted_age_ms"] =
+        lag.oldest_age ? json(lag.oldest_age->count()) : json(nullptr);
+  } catch (const Error& error) {
+    document["redis_error"] = error.what();
+  }
+  const bool database_ok = parts.store->Ping();
+  document["redis"] = redis_ok ? "ok" : "unreachable";
+  document["database"] = database_ok ? "ok" : "unreachable";
+  if (output.json) {
+    PrintJson(output, document);
+  } else {
+    output.out << fmt::format("redis      {}\n", document["redis"].get<std::string>());
+    output.out << fmt::format("database   {}\n", document["database"].get<std::string>());
+    if (redis_ok) {
+      output.out << fmt::format("stream     {} entries, {} unpersisted ({} pending, {} not yet "
+                                "read)\n",
+                                document["stream_length"].get<std::int64_t>(),
+                                document["unpersisted"].get<std::int64_t>(),
+                                document["pending"].get<std::int64_t>(),
+                                document["undelivered"].get<std::int64_t>());
+      const auto& age = document["oldest_unpersisted_age_ms"];
+      output.out << fmt::format("oldest     {}\n",
+                                age.is_null() ? "nothing unpersisted"
+                                              : fmt::format("{} ms", age.get<std::int64_t>()));
+    } else {
+      output.out << fmt::format("           {}\n", document["redis_error"].get<std::string>());
+    }
+  }
+  return redis_ok && database_ok ? kExitOk : kExitUnavailable;
+}
+
+int Migrate(Parts& parts, const Output& output) {
+  parts.store->Migrate();
+  if (output.json) {
+    PrintJson(output, {{"migrated", true}});
+  } else {
+    output.out << "database schema is up to date\n";
+  }
+  return kExitOk;
+}
+
+int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
+  const auto& settings = parts.settings;
+  persister::PersisterOptions options{.batch_size = settings.persister_batch_size,
+                                      .batch_wait = settings.persister_batch_wait,
+                                      .claim_idle = settings.persister_claim_idle,
+                                      .max_backoff = settings.persister_max_backoff,
+                                      .redis_timeout = settings.redis_timeout};
+  persister::Persister persister(*parts.redis, *parts.store, options);
+  spdlog::info("persister {} draining {} into the database", persister.consumer(),
+               core::Keys::kEvents);
+  persister.Run(stop);
+  const auto& counters = persister.counters();
+  spdlog::info("persister {} stopped after {} events in {} batches", persister.consumer(),
+               counters.events.load(), counters.batches.load());
+  if (output.json) {
+    PrintJson(output, {{"events", counters.events.load()}, {"batches", counters.batches.load()}});
+  }
+  return kExitOk;
+}
+
+}  // namespace invsync::cli

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/stock_service.hpp"
+#include "db/store.hpp"
+#include "persister/persister.hpp"
+#include "redis/client.hpp"
+
+namespace invsync::cli {
+
+/// Exit codes of the `invsync` command (documented in README.md).
+enum ExitCode : int {
+  kExitOk = 0,           ///< done
+  kExitRefused = 1,      ///< a business refusal: insufficient stock, unknown SKU or order, conflict
+  kExitUsage = 2,        ///< bad arguments, invalid input or configuration
+  kExitUnavailable = 3,  ///< Redis or the database unreachable or failing; retry later
+  kExitInternal = 4,     ///< an unexpected internal error
+};
+
+/// Where and how a command reports: human-readable lines, or one JSON document.
+struct Output {
+  bool json = false;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+/// The parts a command works with, built by the application.
+struct Parts {
+  config::Settings settings;
+  redis::Pool* redis = nullptr;
+  db::Store* store = nullptr;
+  core::StockService* stock = nullptr;
+};
+
+int Get(Parts& parts, const std::vector<std::string>& skus, const Output& output);
+/// `lines` are "SKU:QTY" (split at the last ':', so SKUs may contain ':').
+int Deduct(Parts& parts, const std::string& order_id, const std::vector<std::string>& lines,
+           const Output& output);
+int Cancel(Parts& parts, const std::string& order_id, const Output& output);
+int ShowOrder(Parts& parts, const std::string& order_id, const Output& output);
+/// A missing request id gets a random one (printed), so a retry by hand is a new request.
+int Restock(Parts& parts, const std::string& sku, const std::string& quantity,
+            std::optional<std::string> request_id, const Output& output);
+int Set(Parts& parts, const std::string& sku, const std::string& quantity,
+        std::optional<std::string> request_id, const Output& output);
+int Status(Parts& parts, const Output& output);
+int Migrate(Parts& parts, const Output& output);
+/// Runs persisters until stop is requested, then finishes the batch in hand.
+int Persist(Parts& parts, const std::stop_token& stop, const Output& output);
+
+}  // namespace invsync::cli

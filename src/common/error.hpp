@@ -1,0 +1,33 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace invsync {
+
+/// Root of the infrastructure failures (Redis, database, configuration). Business outcomes such as
+/// insufficient stock are values, never exceptions.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A failure that may pass if retried: lost connection, timeout, server restarting, deadlock.
+class TransientError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A failure that retrying will not fix: bad credentials, malformed reply, schema mismatch.
+class PermanentError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A setting that is missing or invalid; the message names the setting.
+class ConfigError : public PermanentError {
+ public:
+  using PermanentError::PermanentError;
+};
+
+}  // namespace invsync

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace invsync::config {
+
+/// Every setting of the service, with its default. Each has one dotted name (`redis.url`), which
+/// is its TOML path, its flag (`--redis-url`) and, upper-cased with `INVSYNC_`, its environment
+/// variable (`INVSYNC_REDIS_URL`); `server.listen` is also `INVSYNC_LISTEN`.
+struct Settings {
+  // [redis]
+  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string redis_key_prefix = "inventory:";  ///< prefix of the seed's `inventory:<sku>` hashes
+  int redis_pool_size = 16;
+  std::chrono::milliseconds redis_timeout{2000};
+  // [database]
+  std::string database_url = "postgresql:///invsync";
+  int database_pool_size = 4;
+  // [stock]
+  std::int64_t stock_max_line_quantity = 1'000'000;
+  int stock_max_order_lines = 100;
+  std::chrono::milliseconds stock_idempotency_retention{std::chrono::hours(24 * 7)};
+  std::chrono::milliseconds stock_absent_ttl{std::chrono::seconds(2)};
+  std::chrono::milliseconds stock_fill_lock_ttl{std::chrono::seconds(2)};
+  std::chrono::milliseconds stock_fill_wait{std::chrono::seconds(3)};
+  // [persister]
+  bool persister_enabled = true;
+  int persister_batch_size = 1000;
+  std::chrono::milliseconds persister_batch_wait{5};
+  std::chrono::milliseconds persister_claim_idle{std::chrono::seconds(30)};
+  std::chrono::milliseconds persister_max_backoff{std::chrono::seconds(5)};
+  // [server]
+  std::string server_listen = "127.0.0.1:8080";
+  // [log]
+  std::string log_level = "info";
+
+  /// Field-by-field equality.
+  bool operator==(const Settings&) const = default;
+};
+
+/// Raw `name=value` overrides, keyed by dotted setting name (`persister.batch_size`).
+using Overrides = std::map<std::string, std::string>;
+
+/// Environment as name → value (tests pass their own; `CurrentEnvironment()` reads the process's).
+using Environment = std::map<std::string, std::string>;
+
+/// One known setting, for help text and documentation.
+struct SettingInfo {
+  std::string name;         ///< dotted name, e.g. "redis.url"
+  std::string env;          ///< environment variable, e.g. "INVSYNC_REDIS_URL"
+  std::string flag;         ///< command-line flag, e.g. "--redis-url"
+  std::string description;  ///< one line
+};
+
+/// All settings in documentation order.
+[[nodiscard]] const std::vector<SettingInfo>& KnownSettings();
+
+/// The process environment, restricted to variables starting with `INVSYNC_`.
+[[nodiscard]] Environment CurrentEnvironment();
+
+/// Builds settings from defaults, then the TOML file (if given), then the environment, then the
+/// flags, each layer overriding the previous. Every value is validated; the first invalid or
+/// unknown one throws `invsync::ConfigError` whose message names the setting and its source
+/// (e.g. "persister.batch_size (from INVSYNC_PERSISTER_BATCH_SIZE): must be between 1 and 100000,
+/// got \"0\""). Unknown `INVSYNC_*` variables are ignored; unknown TOML keys and override
+/// names are errors. `INVSYNC_LISTEN` and `INVSYNC_SERVER_LISTEN` may both be set only if equal.
+[[nodiscard]] Settings Load(const std::optional<std::string>& toml_path, const Environment& env,
+                            const Overrides& flags);
+
+/// Parses a duration such as "250ms", "2s", "5m", "3h", "7d" (a bare integer is milliseconds).
+/// Returns nullopt on malformed or negative input or overflow.
+[[nodiscard]] std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+}  // namespace invsync::config

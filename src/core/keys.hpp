@@ -1,0 +1,50 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace invsync::core {
+
+/// Names of everything invsync keeps in Redis. Stock lives in the seed's layout, a hash
+/// `<prefix><sku>` (default prefix "inventory:") with fields `product_id` and `quantity`, so
+/// existing readers of that hash keep working; everything else is under "invsync:".
+class Keys {
+ public:
+  explicit Keys(std::string inventory_prefix = "inventory:")
+      : inventory_prefix_(std::move(inventory_prefix)) {}
+
+  [[nodiscard]] std::string Inventory(std::string_view sku) const {
+    return inventory_prefix_ + std::string(sku);
+  }
+  [[nodiscard]] static std::string Order(std::string_view order_id) {
+    return "invsync:order:" + std::string(order_id);
+  }
+  [[nodiscard]] static std::string Request(std::string_view request_id) {
+    return "invsync:request:" + std::string(request_id);
+  }
+  /// Negative-cache marker: the database has no such SKU (short time to live).
+  [[nodiscard]] static std::string Absent(std::string_view sku) {
+    return "invsync:absent:" + std::string(sku);
+  }
+  /// Cross-process fill lock: one process loads a missing SKU from the database at a time.
+  [[nodiscard]] static std::string FillLock(std::string_view sku) {
+    return "invsync:fill:" + std::string(sku);
+  }
+  /// Stream of accepted changes, read by the persister's consumer group.
+  static constexpr std::string_view kEvents = "invsync:events";
+  /// Entries the persister could not understand, moved aside with the reason.
+  static constexpr std::string_view kDeadLetters = "invsync:events:dead";
+  /// Hash sku → number of events in the stream not yet persisted.
+  static constexpr std::string_view kInflight = "invsync:inflight";
+  /// Hash sku → number of events persisted so far (a generation counter for fills).
+  static constexpr std::string_view kPersisted = "invsync:persisted";
+  /// Consumer group of the persisters.
+  static constexpr std::string_view kPersisterGroup = "persister";
+
+  [[nodiscard]] const std::string& inventory_prefix() const { return inventory_prefix_; }
+
+ private:
+  std::string inventory_prefix_;
+};
+
+}  // namespace invsync::core

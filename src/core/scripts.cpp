@@ -1,0 +1,16 @@
+#include "core/scripts.hpp"
+
+#include "invsync_lua.hpp"
+
+namespace invsync::core {
+
+Scripts::Scripts()
+    : deduct("deduct", lua::kDeduct),
+      cancel("cancel", lua::kCancel),
+      adjust("adjust", lua::kAdjust),
+      fill("fill", lua::kFill),
+      ack("ack", lua::kAck),
+      stream_state("stream_state", lua::kStreamState),
+      unlock("unlock", lua::kUnlock) {}
+
+}  // namespace invsync::core

@@ -1,0 +1,367 @@
+#include "core/stock_service.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+
+namespace invsync::core {
+
+namespace {
+
+// A script keeps asking for SKUs to be loaded only if keys vanish again right after loading
+// (an operator deleting them in a loop); give up rather than spin.
+constexpr int kMaxAttempts = 5;
+
+std::int64_t ToInt(const std::string& text, std::string_view what) {
+  auto value = ParseInt64(text);
+  if (!value) {
+    throw PermanentError(fmt::format("Redis returned a non-integer {} \"{}\"", what, text));
+  }
+  return *value;
+}
+
+std::vector<std::string> SplitLines(std::string_view text) {
+  std::vector<std::string> parts;
+  while (!text.empty()) {
+    auto end = text.find('\n');
+    parts.emplace_back(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+  }
+  return parts;
+}
+
+// Orders are stored and compared in one canonical form: lines sorted by SKU, "sku qty\n" each
+// (SKUs cannot contain spaces or newlines), so the same order with lines in another order is
+// the same order.
+std::string Canonical(const std::vector<Line>& sorted_lines) {
+  std::string text;
+  for (const auto& line : sorted_lines) {
+    text += fmt::format("{} {}\n", line.sku, line.quantity);
+  }
+  return text;
+}
+
+std::vector<Line> ParseCanonical(const std::string& text) {
+  std::vector<Line> lines;
+  for (const auto& part : SplitLines(text)) {
+    auto space = part.rfind(' ');
+    if (space == std::string::npos) {
+      throw PermanentError(fmt::format("malformed order record line \"{}\" in Redis", part));
+    }
+    lines.push_back({part.substr(0, space), ToInt(part.substr(space + 1), "order quantity")});
+  }
+  return lines;
+}
+
+std::vector<LineResult> WithRemaining(const std::vector<Line>& lines, const std::string& text) {
+  auto remaining = SplitLines(text);
+  std::vector<LineResult> results;
+  results.reserve(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    results.push_back({lines[i].sku, lines[i].quantity,
+                       i < remaining.size() ? ToInt(remaining[i], "remaining stock") : 0});
+  }
+  return results;
+}
+
+OrderState ToState(const redis::Value& value) {
+  return value.AsOptionalString().value_or("") == "cancelled" ? OrderState::kCancelled
+                                                              : OrderState::kDeducted;
+}
+
+redis::ScriptCall OrderCall(const Keys& keys, std::string_view order_id,
+                            const std::vector<Line>& lines, const std::string& canonical,
+                            std::chrono::milliseconds retention) {
+  redis::ScriptCall call;
+  call.keys = {Keys::Order(order_id), std::string(Keys::kEvents), std::string(Keys::kInflight)};
+  call.args = {std::string(order_id), canonical, std::to_string(retention.count())};
+  for (const auto& line : lines) {
+    call.keys.push_back(keys.Inventory(line.sku));
+    call.args.push_back(line.sku);
+    call.args.push_back(std::to_string(line.quantity));
+  }
+  return call;
+}
+
+[[noreturn]] void Corrupt(const redis::Value& reply, const Keys& keys) {
+  throw PermanentError(fmt::format("Redis key \"{}\" holds a non-integer quantity \"{}\"",
+                                   keys.Inventory(reply.At(1).AsString()), reply.At(2).AsString()));
+}
+
+}  // namespace
+
+StockService::StockService(redis::Pool& redis, db::Store& store, Keys keys, StockOptions options)
+    : redis_(redis),
+      keys_(std::move(keys)),
+      options_(options),
+      filler_(redis, store, keys_, scripts_, options_.fill, counters_) {}
+
+StockResult StockService::Get(std::string_view sku) {
+  StockResult result{.sku = std::string(sku)};
+  if (auto error = CheckSku(sku)) {
+    result.status = StockStatus::kInvalid;
+    result.invalid = std::move(error);
+    return result;
+  }
+  std::optional<std::string> cached;
+  {
+    auto conn = redis_.Acquire();
+    cached = conn->Command({"HGET", keys_.Inventory(sku), "quantity"}).AsOptionalString();
+  }
+  if (cached) {
+    counters_.hits.fetch_add(1, std::memory_order_relaxed);
+    result.quantity = ToInt(*cached, "quantity");
+    return result;
+  }
+  counters_.misses.fetch_add(1, std::memory_order_relaxed);
+  auto quantity = filler_.Fill(result.sku);
+  if (!quantity) {
+    result.status = StockStatus::kUnknownSku;
+    return result;
+  }
+  result.quantity = *quantity;
+  return result;
+}
+
+ManyResult StockService::GetMany(std::span<const std::string> skus) {
+  ManyResult result;
+  for (std::size_t i = 0; i < skus.size(); ++i) {
+    if (auto error = CheckSku(skus[i], fmt::format("sku[{}]", i))) {
+      result.status = StockStatus::kInvalid;
+      result.invalid = std::move(error);
+      return result;
+    }
+  }
+  std::vector<std::string> keys;
+  keys.reserve(skus.size());
+  std::vector<redis::Args> commands;
+  for (const auto& sku : skus) {
+    keys.push_back(keys_.Inventory(sku));
+  }
+  for (const auto& key : keys) {
+    commands.push_back({"HGET", key, "quantity"});
+  }
+  std::vector<redis::Value> replies;
+  if (!commands.empty()) {
+    auto conn = redis_.Acquire();
+    replies = conn->Pipeline(commands);
+  }
+  std::map<std::string, std::int64_t> known;
+  std::set<std::string> missing;
+  for (std::size_t i = 0; i < skus.size(); ++i) {
+    redis::ThrowIfError(replies[i], "HGET");
+    if (auto cached = replies[i].AsOptionalString()) {
+      known[skus[i]] = ToInt(*cached, "quantity");
+    } else {
+      missing.insert(skus[i]);
+    }
+  }
+  counters_.hits.fetch_add(static_cast<std::int64_t>(skus.size() - missing.size()),
+                           std::memory_order_relaxed);
+  counters_.misses.fetch_add(static_cast<std::int64_t>(missing.size()), std::memory_order_relaxed);
+  std::vector<std::string> to_fill(missing.begin(), missing.end());
+  known.merge(filler_.FillMany(to_fill));
+  std::set<std::string> reported;
+  for (const auto& sku : skus) {
+    if (!reported.insert(sku).second) {
+      continue;  // a SKU asked twice is answered once
+    }
+    if (auto it = known.find(sku); it != known.end()) {
+      result.items.emplace_back(sku, it->second);
+    } else {
+      result.unknown.push_back(sku);
+    }
+  }
+  return result;
+}
+
+OrderResult StockService::Deduct(std::string_view order_id, std::vector<Line> lines) {
+  OrderResult result{.order_id = std::string(order_id)};
+  if (auto error = CheckOrder(order_id, lines, options_.limits)) {
+    result.status = StockStatus::kInvalid;
+    result.invalid = std::move(error);
+    return result;
+  }
+  std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.sku < b.sku; });
+  const std::string canonical = Canonical(lines);
+  const auto call = OrderCall(keys_, order_id, lines, canonical, options_.idempotency_retention);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    redis::Value reply;
+    {
+      auto conn = redis_.Acquire();
+      reply = scripts_.deduct.Run(*conn, call);
+    }
+    const std::string& outcome = reply.At(0).AsString();
+    if (outcome == "ok") {
+      result.lines = WithRemaining(lines, reply.At(1).AsString());
+      return result;
+    }
+    if (outcome == "replay") {
+      result.replayed = true;
+      result.state = ToState(reply.At(1));
+      result.lines = WithRemaining(lines, reply.At(2).AsOptionalString().value_or(""));
+      return result;
+    }
+    if (outcome == "conflict") {
+      result.status = StockStatus::kOrderConflict;
+      result.state = ToState(reply.At(1));
+      return result;
+    }
+    if (outcome == "insufficient") {
+      result.status = StockStatus::kInsufficient;
+      result.shortage = Shortage{reply.At(1).AsString(), ToInt(reply.At(2).AsString(), "wanted"),
+                                 ToInt(reply.At(3).AsString(), "available")};
+      return result;
+    }
+    if (outcome == "corrupt") {
+      Corrupt(reply, keys_);
+    }
+    // "not_cached": load the missing SKUs, then run the whole order again.
+    for (std::size_t i = 1; i < reply.AsArray().size(); ++i) {
+      const std::string& sku = reply.At(i).AsString();
+      if (!filler_.Fill(sku)) {
+        result.status = StockStatus::kUnknownSku;
+        result.unknown_sku = sku;
+        return result;
+      }
+    }
+  }
+  throw TransientError(fmt::format("order \"{}\": stock keys kept vanishing; retry", order_id));
+}
+
+OrderResult StockService::Cancel(std::string_view order_id) {
+  OrderResult result{.order_id = std::string(order_id)};
+  if (auto error = CheckOrderId(order_id)) {
+    result.status = StockStatus::kInvalid;
+    result.invalid = std::move(error);
+    return result;
+  }
+  const std::string order_key = Keys::Order(order_id);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    redis::Value reply;
+    std::vector<Line> lines;
+    {
+      auto conn = redis_.Acquire();
+      auto record = conn->Command({"HGET", order_key, "lines"}).AsOptionalString();
+      if (!record) {
+        result.status = StockStatus::kUnknownOrder;
+        return result;
+      }
+      lines = ParseCanonical(*record);
+      reply = scripts_.cancel.Run(
+          *conn, OrderCall(keys_, order_id, lines, *record, options_.idempotency_retention));
+    }
+    const std::string& outcome = reply.At(0).AsString();
+    result.state = OrderState::kCancelled;
+    if (outcome == "ok" || outcome == "already") {
+      result.replayed = outcome == "already";
+      result.lines = WithRemaining(lines, reply.At(1).AsOptionalString().value_or(""));
+      return result;
+    }
+    if (outcome == "not_found") {
+      result.status = StockStatus::kUnknownOrder;
+      return result;
+    }
+    if (outcome == "corrupt") {
+      Corrupt(reply, keys_);
+    }
+    for (std::size_t i = 1; outcome == "not_cached" && i < reply.AsArray().size(); ++i) {
+      // A SKU the database no longer has (deleted by the back office): recreating it from an
+      // order's cancel would resurrect a product on purpose removed, so it stays unknown.
+      if (!filler_.Fill(reply.At(i).AsString())) {
+        result.status = StockStatus::kUnknownSku;
+        result.unknown_sku = reply.At(i).AsString();
+        return result;
+      }
+    }
+  }
+  throw TransientError(fmt::format("cancel of \"{}\": stock keys kept vanishing; retry", order_id));
+}
+
+OrderResult StockService::GetOrder(std::string_view order_id) {
+  OrderResult result{.order_id = std::string(order_id)};
+  if (auto error = CheckOrderId(order_id)) {
+    result.status = StockStatus::kInvalid;
+    result.invalid = std::move(error);
+    return result;
+  }
+  redis::Value record;
+  {
+    auto conn = redis_.Acquire();
+    record = conn->Command(
+        {"HMGET", Keys::Order(order_id), "lines", "status", "remaining", "cancel_remaining"});
+  }
+  auto lines_text = record.At(0).AsOptionalString();
+  if (!lines_text) {
+    result.status = StockStatus::kUnknownOrder;
+    return result;
+  }
+  result.state = ToState(record.At(1));
+  const auto& remaining = result.state == OrderState::kCancelled ? record.At(3) : record.At(2);
+  result.lines = WithRemaining(ParseCanonical(*lines_text),
+                               remaining.AsOptionalString().value_or(""));
+  return result;
+}
+
+StockResult StockService::Restock(std::string_view sku, std::int64_t quantity,
+                                  std::string_view request_id) {
+  if (auto error = CheckRestock(sku, quantity, request_id)) {
+    return {.status = StockStatus::kInvalid, .sku = std::string(sku), .invalid = std::move(error)};
+  }
+  return Adjust("restock", sku, quantity, request_id);
+}
+
+StockResult StockService::Set(std::string_view sku, std::int64_t quantity,
+                              std::string_view request_id) {
+  if (auto error = CheckSet(sku, quantity, request_id)) {
+    return {.status = StockStatus::kInvalid, .sku = std::string(sku), .invalid = std::move(error)};
+  }
+  return Adjust("set", sku, quantity, request_id);
+}
+
+StockResult StockService::Adjust(std::string_view kind, std::string_view sku,
+                                 std::int64_t quantity, std::string_view request_id) {
+  StockResult result{.sku = std::string(sku)};
+  bool may_create = false;
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    redis::Value reply;
+    {
+      auto conn = redis_.Acquire();
+      reply = scripts_.adjust.Run(
+          *conn, {{Keys::Request(request_id), std::string(Keys::kEvents),
+                   std::string(Keys::kInflight), keys_.Inventory(sku), Keys::Absent(sku)},
+                  {std::string(request_id), std::string(kind), std::string(sku),
+                   std::to_string(quantity), std::to_string(options_.idempotency_retention.count()),
+                   may_create ? "1" : "0"}});
+    }
+    const std::string& outcome = reply.At(0).AsString();
+    if (outcome == "ok" || outcome == "replay") {
+      result.replayed = outcome == "replay";
+      result.quantity = ToInt(reply.At(1).AsString(), "quantity");
+      return result;
+    }
+    if (outcome == "conflict") {
+      result.status = StockStatus::kRequestConflict;
+      return result;
+    }
+    if (outcome == "corrupt") {
+      throw PermanentError(fmt::format("Redis key \"{}\" holds a non-integer quantity \"{}\"",
+                                       keys_.Inventory(sku), reply.At(1).AsString()));
+    }
+    // "not_cached": load it; a SKU the database lacks can be created by a set, not a restock.
+    if (!filler_.Fill(result.sku)) {
+      if (kind != "set") {
+        result.status = StockStatus::kUnknownSku;
+        return result;
+      }
+      may_create = true;
+    }
+  }
+  throw TransientError(fmt::format("{} of \"{}\": stock key kept vanishing; retry", kind, sku));
+}
+
+}  // namespace invsync::core

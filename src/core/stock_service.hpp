@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cache_fill.hpp"
+#include "core/keys.hpp"
+#include "core/scripts.hpp"
+#include "core/types.hpp"
+#include "core/validation.hpp"
+#include "db/store.hpp"
+#include "redis/client.hpp"
+
+namespace invsync::core {
+
+struct StockOptions {
+  Limits limits;
+  /// How long Redis remembers an order or request id (replays within it return the first
+  /// result). The database ledger remembers every applied event for ever.
+  std::chrono::milliseconds idempotency_retention{std::chrono::hours(24 * 7)};
+  FillOptions fill;
+};
+
+/// The stock operations. Each change is one atomic Lua script that checks, changes the stock,
+/// records the idempotency key and appends the event to the stream the persister drains.
+/// Thread-safe. Refusals come back as values; infrastructure failures throw `invsync::Error`.
+class StockService {
+ public:
+  StockService(redis::Pool& redis, db::Store& store, Keys keys, StockOptions options);
+
+  /// Cache-aside read of one SKU.
+  [[nodiscard]] StockResult Get(std::string_view sku);
+  /// Reads many SKUs: one pipelined round trip for the cached ones, one batched database read for
+  /// the rest.
+  [[nodiscard]] ManyResult GetMany(std::span<const std::string> skus);
+  /// Deducts all lines of an order or none, never below zero, once per order id.
+  [[nodiscard]] OrderResult Deduct(std::string_view order_id, std::vector<Line> lines);
+  /// Returns a deducted order's stock, once.
+  [[nodiscard]] OrderResult Cancel(std::string_view order_id);
+  /// An order as Redis remembers it (within the idempotency retention).
+  [[nodiscard]] OrderResult GetOrder(std::string_view order_id);
+  /// Adds stock to a known SKU, once per request id.
+  [[nodiscard]] StockResult Restock(std::string_view sku, std::int64_t quantity,
+                                    std::string_view request_id);
+  /// Sets a SKU's stock (creating the SKU if new), once per request id; recorded as a delta.
+  [[nodiscard]] StockResult Set(std::string_view sku, std::int64_t quantity,
+                                std::string_view request_id);
+
+  [[nodiscard]] const CacheCounters& counters() const { return counters_; }
+  [[nodiscard]] const Keys& keys() const { return keys_; }
+  [[nodiscard]] Scripts& scripts() { return scripts_; }
+
+ private:
+  StockResult Adjust(std::string_view kind, std::string_view sku, std::int64_t quantity,
+                     std::string_view request_id);
+
+  redis::Pool& redis_;
+  Keys keys_;
+  StockOptions options_;
+  Scripts scripts_;
+  CacheCounters counters_;
+  CacheFiller filler_;
+};
+
+}  // namespace invsync::core

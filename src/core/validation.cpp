@@ -1,0 +1,198 @@
+#include "core/validation.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+
+namespace invsync::core {
+
+namespace {
+
+struct IdCodes {
+  ValidationCode empty;
+  ValidationCode too_long;
+  ValidationCode bad_character;
+  std::string_view what;
+};
+
+std::optional<ValidationError> CheckId(std::string_view id, std::string_view field,
+                                       const IdCodes& codes) {
+  if (id.empty()) {
+    return ValidationError{codes.empty, std::string(field),
+                           fmt::format("{} must not be empty", field)};
+  }
+  if (id.size() > kMaxIdLength) {
+    return ValidationError{
+        codes.too_long, std::string(field),
+        fmt::format("{} is {} bytes long; at most {} allowed", field, id.size(), kMaxIdLength)};
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    auto byte = static_cast<unsigned char>(id[i]);
+    if (byte < 0x21 || byte > 0x7e) {
+      return ValidationError{
+          codes.bad_character, std::string(field),
+          fmt::format("{} has a byte 0x{:02x} at position {}; a {} may only hold visible ASCII "
+                      "characters (no spaces or control characters)",
+                      field, byte, i, codes.what)};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ValidationError> CheckSku(std::string_view sku, std::string_view field) {
+  return CheckId(sku, field,
+                 {ValidationCode::kSkuEmpty, ValidationCode::kSkuTooLong,
+                  ValidationCode::kSkuBadCharacter, "SKU"});
+}
+
+std::optional<ValidationError> CheckOrderId(std::string_view order_id) {
+  return CheckId(order_id, "order_id",
+                 {ValidationCode::kOrderIdEmpty, ValidationCode::kOrderIdTooLong,
+                  ValidationCode::kOrderIdBadCharacter, "order id"});
+}
+
+std::optional<ValidationError> CheckRequestId(std::string_view request_id) {
+  return CheckId(request_id, "request_id",
+                 {ValidationCode::kRequestIdEmpty, ValidationCode::kRequestIdTooLong,
+                  ValidationCode::kRequestIdBadCharacter, "request id"});
+}
+
+std::optional<ValidationError> CheckOrder(std::string_view order_id, std::span<const Line> lines,
+                                          const Limits& limits) {
+  if (auto error = CheckOrderId(order_id)) {
+    return error;
+  }
+  if (lines.empty()) {
+    return ValidationError{ValidationCode::kNoLines, "lines", "an order needs at least one line"};
+  }
+  if (lines.size() > static_cast<std::size_t>(limits.max_order_lines)) {
+    return ValidationError{ValidationCode::kTooManyLines, "lines",
+                           fmt::format("an order may have at most {} lines; got {}",
+                                       limits.max_order_lines, lines.size())};
+  }
+  std::set<std::string_view> seen;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const Line& line = lines[i];
+    if (auto error = CheckSku(line.sku, fmt::format("lines[{}].sku", i))) {
+      return error;
+    }
+    std::string field = fmt::format("lines[{}].quantity", i);
+    if (line.quantity <= 0) {
+      return ValidationError{ValidationCode::kQuantityNotPositive, field,
+                             fmt::format("{} must be at least 1; got {}", field, line.quantity)};
+    }
+    if (line.quantity > limits.max_line_quantity) {
+      return ValidationError{ValidationCode::kQuantityTooLarge, field,
+                             fmt::format("{} must be at most {}; got {}", field,
+                                         limits.max_line_quantity, line.quantity)};
+    }
+    if (!seen.insert(line.sku).second) {
+      return ValidationError{
+          ValidationCode::kDuplicateSku, fmt::format("lines[{}].sku", i),
+          fmt::format("SKU \"{}\" appears more than once; send one line per SKU", line.sku)};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ValidationError> CheckRestock(std::string_view sku, std::int64_t quantity,
+                                            std::string_view request_id) {
+  if (auto error = CheckSku(sku)) {
+    return error;
+  }
+  if (auto error = CheckRequestId(request_id)) {
+    return error;
+  }
+  if (quantity <= 0) {
+    return ValidationError{ValidationCode::kQuantityNotPositive, "quantity",
+                           fmt::format("quantity must be at least 1; got {}", quantity)};
+  }
+  if (quantity > kMaxStock) {
+    return ValidationError{ValidationCode::kQuantityTooLarge, "quantity",
+                           fmt::format("quantity must be at most {}; got {}", kMaxStock, quantity)};
+  }
+  return std::nullopt;
+}
+
+std::optional<ValidationError> CheckSet(std::string_view sku, std::int64_t quantity,
+                                        std::string_view request_id) {
+  if (auto error = CheckSku(sku)) {
+    return error;
+  }
+  if (auto error = CheckRequestId(request_id)) {
+    return error;
+  }
+  if (quantity < 0) {
+    return ValidationError{ValidationCode::kQuantityNegative, "quantity",
+                           fmt::format("quantity must not be negative; got {}", quantity)};
+  }
+  if (quantity > kMaxStock) {
+    return ValidationError{ValidationCode::kQuantityTooLarge, "quantity",
+                           fmt::format("quantity must be at most {}; got {}", kMaxStock, quantity)};
+  }
+  return std::nullopt;
+}
+
+const char* CodeName(ValidationCode code) {
+  switch (code) {
+    case ValidationCode::kSkuEmpty:
+      return "sku_empty";
+    case ValidationCode::kSkuTooLong:
+      return "sku_too_long";
+    case ValidationCode::kSkuBadCharacter:
+      return "sku_bad_character";
+    case ValidationCode::kOrderIdEmpty:
+      return "order_id_empty";
+    case ValidationCode::kOrderIdTooLong:
+      return "order_id_too_long";
+    case ValidationCode::kOrderIdBadCharacter:
+      return "order_id_bad_character";
+    case ValidationCode::kRequestIdEmpty:
+      return "request_id_empty";
+    case ValidationCode::kRequestIdTooLong:
+      return "request_id_too_long";
+    case ValidationCode::kRequestIdBadCharacter:
+      return "request_id_bad_character";
+    case ValidationCode::kQuantityNotPositive:
+      return "quantity_not_positive";
+    case ValidationCode::kQuantityTooLarge:
+      return "quantity_too_large";
+    case ValidationCode::kQuantityNegative:
+      return "quantity_negative";
+    case ValidationCode::kNoLines:
+      return "no_lines";
+    case ValidationCode::kTooManyLines:
+      return "too_many_lines";
+    case ValidationCode::kDuplicateSku:
+      return "duplicate_sku";
+  }
+  return "invalid";
+}
+
+const char* StatusName(StockStatus status) {
+  switch (status) {
+    case StockStatus::kOk:
+      return "ok";
+    case StockStatus::kInvalid:
+      return "invalid";
+    case StockStatus::kInsufficient:
+      return "insufficient_stock";
+    case StockStatus::kUnknownSku:
+      return "unknown_sku";
+    case StockStatus::kUnknownOrder:
+      return "unknown_order";
+    case StockStatus::kOrderConflict:
+      return "order_conflict";
+    case StockStatus::kRequestConflict:
+      return "request_conflict";
+  }
+  return "unknown";
+}
+
+const char* StateName(OrderState state) {
+  return state == OrderState::kCancelled ? "cancelled" : "deducted";
+}
+
+}  // namespace invsync::core

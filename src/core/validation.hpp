@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "core/types.hpp"
+
+namespace invsync::core {
+
+/// Largest stock a SKU may hold or be set to. Redis scripts compute in double precision, exact
+/// for integers up to 2^53 (about 9.007e15); this leaves room for a restock on top.
+inline constexpr std::int64_t kMaxStock = 1'000'000'000'000'000;
+
+/// Identifiers (SKU, order id, request id): 1 to 128 bytes of visible ASCII (0x21-0x7E): no
+/// spaces, control characters or non-ASCII bytes, so they are safe in keys, logs, URLs and the
+/// stream encoding.
+inline constexpr std::size_t kMaxIdLength = 128;
+
+/// Limits that are configurable.
+struct Limits {
+  std::int64_t max_line_quantity = 1'000'000;
+  int max_order_lines = 100;
+};
+
+[[nodiscard]] std::optional<ValidationError> CheckSku(std::string_view sku,
+                                                      std::string_view field = "sku");
+[[nodiscard]] std::optional<ValidationError> CheckOrderId(std::string_view order_id);
+[[nodiscard]] std::optional<ValidationError> CheckRequestId(std::string_view request_id);
+
+/// An order: a valid id, 1 to `max_order_lines` lines, each a valid SKU with a quantity of 1 to
+/// `max_line_quantity`, and no SKU twice (duplicates are rejected, not merged: a client that
+/// sends the same SKU twice most likely has a bug worth hearing about).
+[[nodiscard]] std::optional<ValidationError> CheckOrder(std::string_view order_id,
+                                                        std::span<const Line> lines,
+                                                        const Limits& limits);
+/// A restock: valid SKU and request id, quantity 1 to `kMaxStock`.
+[[nodiscard]] std::optional<ValidationError> CheckRestock(std::string_view sku,
+                                                          std::int64_t quantity,
+                                                          std::string_view request_id);
+/// An absolute set: valid SKU and request id, quantity 0 to `kMaxStock`.
+[[nodiscard]] std::optional<ValidationError> CheckSet(std::string_view sku, std::int64_t quantity,
+                                                      std::string_view request_id);
+
+}  // namespace invsync::core

@@ -1,0 +1,150 @@
+#include "db/detail/pg.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+
+namespace invsync::db::detail {
+
+namespace {
+
+// SQLSTATE classes and codes that mean "try again later", not "this statement is wrong":
+// connection exceptions (08), serialization failure and deadlock (40001, 40P01), operator
+// intervention such as shutdown (57P01-57P03), insufficient resources (53).
+bool IsTransientState(std::string_view state) {
+  static constexpr std::array kCodes = {"40001", "40P01", "57P01", "57P02", "57P03", "55P03"};
+  if (state.starts_with("08") || state.starts_with("53")) {
+    return true;
+  }
+  for (std::string_view code : kCodes) {
+    if (state == code) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view Clip(std::string_view sql) {
+  constexpr std::size_t kMax = 60;
+  return sql.size() <= kMax ? sql : sql.substr(0, kMax);
+}
+
+}  // namespace
+
+void PgResult::Check(int row, int column) const {
+  if (row < 0 || row >= PQntuples(result_.get()) || column < 0 ||
+      column >= PQnfields(result_.get())) {
+    throw PermanentError(fmt::format("database result has no cell ({}, {})", row, column));
+  }
+}
+
+bool PgResult::IsNull(int row, int column) const {
+  Check(row, column);
+  return PQgetisnull(result_.get(), row, column) != 0;
+}
+
+std::string_view PgResult::Text(int row, int column) const {
+  Check(row, column);
+  return {PQgetvalue(result_.get(), row, column),
+          static_cast<std::size_t>(PQgetlength(result_.get(), row, column))};
+}
+
+std::int64_t PgResult::Int64(int row, int column) const {
+  auto value = ParseInt64(Text(row, column));
+  if (!value) {
+    throw PermanentError(fmt::format("database returned a non-integer \"{}\"", Text(row, column)));
+  }
+  return *value;
+}
+
+std::int64_t PgResult::AffectedRows() const {
+  auto value = ParseInt64(PQcmdTuples(result_.get()));
+  return value.value_or(0);
+}
+
+PgConnection::PgConnection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+  if (conn_ == nullptr) {
+    throw TransientError("cannot allocate a database connection");
+  }
+  if (PQstatus(conn_.get()) != CONNECTION_OK) {
+    std::string message = PQerrorMessage(conn_.get());
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+      message.pop_back();
+    }
+    // Bad credentials or an unknown database will not fix themselves, but at start-up the
+    // server may still be coming up; callers decide how long to retry.
+    throw TransientError(fmt::format("cannot connect to the database: {}", message));
+  }
+  PgResultPtr result(PQexec(conn_.get(), "SET application_name = 'invsync'"));
+  if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+    Fail(result.get(), "SET application_name");
+  }
+}
+
+bool PgConnection::broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
+
+void PgConnection::Fail(const PGresult* result, std::string_view sql) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (message.empty()) {
+    message = PQerrorMessage(conn_.get());
+  }
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+    message.pop_back();
+  }
+  auto text = fmt::format("database error in \"{}\": {}", Clip(sql), message);
+  if (state == nullptr || broken() || IsTransientState(state)) {
+    throw TransientError(text);
+  }
+  throw PermanentError(fmt::format("{} (SQLSTATE {})", text, state));
+}
+
+PgResult PgConnection::Exec(std::string_view sql,
+                            const std::vector<std::optional<std::string>>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& param : params) {
+    values.push_back(param ? param->c_str() : nullptr);
+  }
+  std::string statement(sql);
+  PgResultPtr result(PQexecParams(conn_.get(), statement.c_str(), static_cast<int>(params.size()),
+                                  nullptr, values.data(), nullptr, nullptr, 0));
+  auto status = result != nullptr ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    Fail(result.get(), sql);
+  }
+  return PgResult(std::move(result));
+}
+
+void PgConnection::ExecScript(std::string_view sql) {
+  std::string statement(sql);
+  PgResultPtr result(PQexec(conn_.get(), statement.c_str()));
+  auto status = result != nullptr ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    Fail(result.get(), sql);
+  }
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) {
+      out += ',';
+    }
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace invsync::db::detail

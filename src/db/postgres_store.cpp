@@ -1,0 +1,221 @@
+#include "db/postgres_store.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "common/error.hpp"
+#include "db/detail/pg.hpp"
+#include "invsync_sql.hpp"
+
+namespace invsync::db {
+
+namespace {
+
+struct Migration {
+  int version;
+  std::string_view name;
+  std::string_view sql;
+};
+
+// Versioned migrations, applied in order, each once. Append; never edit a released one.
+const std::array kMigrations = {
+    Migration{1, "init", sql::k001Init},
+};
+
+// Any fixed number shared by all invsync processes; serialises concurrent migrators.
+constexpr std::string_view kMigrationLockKey = "7242021337";
+
+// Applies a batch of events in one statement: new ledger rows, then the quantity change of
+// exactly those rows, aggregated per SKU and taken in SKU order so that concurrent persisters
+// lock inventory rows in the same order and cannot deadlock each other.
+constexpr std::string_view kApplyEventsSql = R"sql(
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+    AS t(event_id, sku, delta, kind, ref, stream_id)
+), inserted AS (
+  INSERT INTO invsync_ledger (event_id, sku, delta, kind, ref, stream_id)
+  SELECT event_id, sku, delta, kind, ref, stream_id FROM input
+  ON CONFLICT (event_id, sku) DO NOTHING
+  RETURNING sku, delta
+), totals AS (
+  SELECT sku, sum(delta)::bigint AS delta FROM inserted GROUP BY sku
+), applied AS (
+  INSERT INTO inventory AS i (sku, quantity)
+  SELECT sku, delta FROM totals ORDER BY sku
+  ON CONFLICT (sku) DO UPDATE SET quantity = i.quantity + EXCLUDED.quantity, updated_at = now()
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM input), (SELECT count(*) FROM applied)
+)sql";
+
+}  // namespace
+
+class PostgresStore::Lease {
+ public:
+  Lease(PostgresStore* store, std::unique_ptr<detail::PgConnection> connection)
+      : store_(store), connection_(std::move(connection)) {}
+  ~Lease() {
+    if (connection_ != nullptr) {
+      store_->Release(std::move(connection_));
+    }
+  }
+  Lease(Lease&&) noexcept = default;
+  Lease& operator=(Lease&&) = delete;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  detail::PgConnection* operator->() const { return connection_.get(); }
+
+ private:
+  PostgresStore* store_;
+  std::unique_ptr<detail::PgConnection> connection_;
+};
+
+PostgresStore::PostgresStore(std::string url, std::size_t pool_size)
+    : url_(std::move(url)), pool_size_(pool_size) {}
+
+PostgresStore::~PostgresStore() = default;
+
+PostgresStore::Lease PostgresStore::Acquire() {
+  constexpr auto kWait = std::chrono::seconds(10);
+  std::unique_lock lock(mutex_);
+  if (!freed_.wait_for(lock, kWait, [this] { return !idle_.empty() || open_ < pool_size_; })) {
+    throw TransientError("no database connection free within 10 s");
+  }
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(connection));
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return Lease(this, std::make_unique<detail::PgConnection>(url_));
+  } catch (...) {
+    lock.lock();
+    --open_;
+    freed_.notify_one();
+    throw;
+  }
+}
+
+void PostgresStore::Release(std::unique_ptr<detail::PgConnection> connection) {
+  std::lock_guard lock(mutex_);
+  if (connection->broken()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(connection));
+  }
+  freed_.notify_one();
+}
+
+void PostgresStore::Migrate() {
+  auto conn = Acquire();
+  conn->ExecScript(fmt::format(
+      "BEGIN; SELECT pg_advisory_xact_lock({}); "
+      "CREATE TABLE IF NOT EXISTS invsync_migrations (version int PRIMARY KEY, name text NOT "
+      "NULL, applied_at timestamptz NOT NULL DEFAULT now());",
+      kMigrationLockKey));
+  try {
+    for (const auto& migration : kMigrations) {
+      auto done = conn->Exec("SELECT 1 FROM invsync_migrations WHERE version = $1",
+                             {std::to_string(migration.version)});
+      if (done.rows() > 0) {
+        continue;
+      }
+      conn->ExecScript(migration.sql);
+      conn->Exec("INSERT INTO invsync_migrations (version, name) VALUES ($1, $2)",
+                 {std::to_string(migration.version), std::string(migration.name)});
+    }
+    conn->ExecScript("COMMIT");
+  } catch (...) {
+    if (!conn->broken()) {
+      conn->ExecScript("ROLLBACK");
+    }
+    throw;
+  }
+}
+
+std::optional<std::int64_t> PostgresStore::LoadQuantity(std::string_view sku) {
+  auto conn = Acquire();
+  auto result = conn->Exec("SELECT quantity FROM inventory WHERE sku = $1", {std::string(sku)});
+  if (result.rows() == 0) {
+    return std::nullopt;
+  }
+  return result.Int64(0, 0);
+}
+
+std::map<std::string, std::int64_t> PostgresStore::LoadQuantities(
+    std::span<const std::string> skus) {
+  std::map<std::string, std::int64_t> found;
+  if (skus.empty()) {
+    return found;
+  }
+  auto conn = Acquire();
+  auto result = conn->Exec("SELECT sku, quantity FROM inventory WHERE sku = ANY($1::text[])",
+                           {detail::ArrayLiteral({skus.begin(), skus.end()})});
+  for (int row = 0; row < result.rows(); ++row) {
+    found.emplace(std::string(result.Text(row, 0)), result.Int64(row, 1));
+  }
+  return found;
+}
+
+ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
+  std::vector<std::string> event_ids;
+  std::vector<std::string> skus;
+  std::vector<std::string> deltas;
+  std::vector<std::string> kinds;
+  std::vector<std::string> refs;
+  std::vector<std::string> stream_ids;
+  for (const auto& event : events) {
+    std::string event_id = event.EventId();
+    for (const auto& line : event.deltas) {
+      event_ids.push_back(event_id);
+      skus.push_back(line.sku);
+      deltas.push_back(std::to_string(line.delta));
+      kinds.push_back(event.kind);
+      refs.push_back(event.ref);
+      stream_ids.push_back(event.stream_id);
+    }
+  }
+  ApplyOutcome outcome;
+  if (event_ids.empty()) {
+    return outcome;
+  }
+  auto conn = Acquire();
+  conn->ExecScript("BEGIN");
+  try {
+    // Marks this transaction's writes as coming from Redis, so change capture skips them.
+    conn->Exec("SELECT set_config('invsync.origin', 'redis', true)");
+    auto result = conn->Exec(
+        kApplyEventsSql,
+        {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus), detail::ArrayLiteral(deltas),
+         detail::ArrayLiteral(kinds), detail::ArrayLiteral(refs),
+         detail::ArrayLiteral(stream_ids)});
+    conn->ExecScript("COMMIT");
+    outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));
+    outcome.duplicate_rows = static_cast<std::size_t>(result.Int64(0, 1)) - outcome.applied_rows;
+  } catch (...) {
+    if (!conn->broken()) {
+      try {
+        conn->ExecScript("ROLLBACK");
+      } catch (const Error&) {
+        // The original failure is the one worth reporting.
+      }
+    }
+    throw;
+  }
+  return outcome;
+}
+
+bool PostgresStore::Ping() {
+  try {
+    auto conn = Acquire();
+    conn->Exec("SELECT 1");
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace invsync::db

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "db/store.hpp"
+
+namespace invsync::db {
+
+namespace detail {
+class PgConnection;
+}
+
+/// The PostgreSQL store (libpq), with a small pool of connections created on demand.
+class PostgresStore final : public Store {
+ public:
+  /// Does not connect yet: the first call does, so a service can start while the database is
+  /// down and catch up when it returns.
+  PostgresStore(std::string url, std::size_t pool_size);
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  void Migrate() override;
+  std::optional<std::int64_t> LoadQuantity(std::string_view sku) override;
+  std::map<std::string, std::int64_t> LoadQuantities(std::span<const std::string> skus) override;
+  ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override;
+  bool Ping() override;
+
+ private:
+  class Lease;
+  Lease Acquire();
+  void Release(std::unique_ptr<detail::PgConnection> connection);
+
+  std::string url_;
+  std::size_t pool_size_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<detail::PgConnection>> idle_;
+  std::size_t open_ = 0;
+};
+
+}  // namespace invsync::db

@@ -1,0 +1,94 @@
+#include "persister/event_codec.hpp"
+
+#include <fmt/format.h>
+
+#include "common/numbers.hpp"
+
+namespace invsync::persister {
+
+namespace {
+
+bool IsIdentifier(std::string_view text) {
+  constexpr std::size_t kMaxLength = 128;
+  if (text.empty() || text.size() > kMaxLength) {
+    return false;
+  }
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x21 || byte > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std::string& problem) {
+  while (!text.empty()) {
+    auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    auto space = line.rfind(' ');
+    if (space == std::string_view::npos || !IsIdentifier(line.substr(0, space))) {
+      problem = fmt::format("malformed delta line \"{}\"", line.substr(0, 160));
+      return false;
+    }
+    auto delta = ParseInt64(line.substr(space + 1));
+    if (!delta) {
+      problem = fmt::format("non-integer delta in \"{}\"", line.substr(0, 160));
+      return false;
+    }
+    deltas.push_back({std::string(line.substr(0, space)), *delta});
+  }
+  if (deltas.empty()) {
+    problem = "event has no deltas";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const redis::Value& fields,
+                                          std::string& problem) {
+  if (!fields.IsArray() || fields.elements.size() % 2 != 0) {
+    problem = "entry has no field list (deleted or foreign entry)";
+    return std::nullopt;
+  }
+  db::StockEvent event;
+  event.stream_id = stream_id;
+  const std::string* deltas = nullptr;
+  for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    const auto& name = fields.elements[i];
+    const auto& value = fields.elements[i + 1];
+    if (name.type != redis::Value::Type::kString || value.type != redis::Value::Type::kString) {
+      problem = "entry field is not a string";
+      return std::nullopt;
+    }
+    if (name.str == "kind") {
+      event.kind = value.str;
+    } else if (name.str == "ref") {
+      event.ref = value.str;
+    } else if (name.str == "deltas") {
+      deltas = &value.str;
+    }
+  }
+  if (event.kind != "deduct" && event.kind != "cancel" && event.kind != "restock" &&
+      event.kind != "set") {
+    problem = fmt::format("unknown event kind \"{}\"", event.kind.substr(0, 40));
+    return std::nullopt;
+  }
+  if (!IsIdentifier(event.ref)) {
+    problem = "missing or malformed ref";
+    return std::nullopt;
+  }
+  if (deltas == nullptr) {
+    problem = "missing deltas";
+    return std::nullopt;
+  }
+  if (!DecodeDeltas(*deltas, event.deltas, problem)) {
+    return std::nullopt;
+  }
+  return event;
+}
+
+}  // namespace invsync::persister

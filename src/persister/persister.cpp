@@ -1,0 +1,315 @@
+#include "persister/persister.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+#include "core/keys.hpp"
+#include "persister/event_codec.hpp"
+
+namespace invsync::persister {
+
+using core::Keys;
+
+namespace {
+
+std::string DefaultConsumerName() {
+  static std::atomic<int> counter{0};
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) {
+    host = {'h', 'o', 's', 't'};
+  }
+  return fmt::format("{}-{}-{}", host.data(), getpid(), counter.fetch_add(1));
+}
+
+std::int64_t EntryMillis(std::string_view id) {
+  return ParseInt64(id.substr(0, id.find('-'))).value_or(0);
+}
+
+// Sleeps up to `pause`, waking early when a stop is requested.
+void PauseUnlessStopped(std::chrono::milliseconds pause, const std::stop_token& stop) {
+  const auto until = std::chrono::steady_clock::now() + pause;
+  while (!stop.stop_requested() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+StreamLag ReadLag(redis::Connection& connection, core::Scripts& scripts, bool trim) {
+  redis::Value reply = scripts.stream_state.Run(
+      connection, {{std::string(Keys::kEvents)}, {std::string(Keys::kPersisterGroup), trim ? "1" : "0"}});
+  StreamLag lag;
+  lag.stream_length = reply.At(0).AsInteger();
+  lag.pending = reply.At(1).AsInteger();
+  lag.undelivered = reply.At(2).AsInteger();
+  const std::string& oldest = reply.At(3).AsString();
+  if (!oldest.empty()) {
+    auto now_ms = ParseInt64(reply.At(4).AsString()).value_or(0);
+    lag.oldest_age = std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - EntryMillis(oldest)));
+  }
+  return lag;
+}
+
+Persister::Persister(redis::Pool& redis, db::Store& store, PersisterOptions options,
+                     FaultHook hook)
+    : redis_(redis),
+      store_(store),
+      options_(std::move(options)),
+      hook_(std::move(hook)),
+      reader_(redis.Dedicated()) {
+  if (options_.consumer.empty()) {
+    options_.consumer = DefaultConsumerName();
+  }
+}
+
+void Persister::EnsureGroup() {
+  auto conn = redis_.Acquire();
+  try {
+    // From "0": after Redis lost the group (FLUSHALL), every entry still in the stream is new.
+    conn->Command({"XGROUP", "CREATE", Keys::kEvents, Keys::kPersisterGroup, "0", "MKSTREAM"});
+  } catch (const PermanentError& error) {
+    if (std::string_view(error.what()).find("BUSYGROUP") == std::string_view::npos) {
+      throw;
+    }
+  }
+}
+
+void Persister::Run(const std::stop_token& stop) {
+  auto backoff = std::chrono::milliseconds(50);
+  while (!stop.stop_requested()) {
+    try {
+      RunOnce(options_.poll, stop);
+      backoff = std::chrono::milliseconds(50);
+    } catch (const Stopped&) {
+      break;
+    } catch (const Error& error) {
+      spdlog::warn("persister {}: {}; retrying in {} ms", options_.consumer, error.what(),
+                   backoff.count());
+      if (reader_.broken()) {
+        try {
+          reader_ = redis_.Dedicated();
+        } catch (const Error&) {
+          // Redis still down: the next round tries again.
+        }
+      }
+      PauseUnlessStopped(backoff, stop);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+}
+
+std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_token& stop) {
+  std::vector<Entry> entries = ReadBatch(block);
+  if (entries.empty()) {
+    return 0;
+  }
+  std::vector<db::StockEvent> events;
+  for (const auto& entry : entries) {
+    if (entry.event) {
+      events.push_back(*entry.event);
+    }
+  }
+  if (hook_) {
+    hook_(FaultPoint::kAfterRead, events);
+  }
+  Persist(entries, stop);
+  if (hook_) {
+    hook_(FaultPoint::kAfterCommit, events);
+  }
+  Acknowledge(entries);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_trim_ > std::chrono::seconds(1)) {
+    last_trim_ = now;
+    auto conn = redis_.Acquire();
+    ReadLag(*conn, scripts_, /*trim=*/true);
+  }
+  return entries.size();
+}
+
+std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds block) {
+  std::vector<Entry> entries;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_claim_ > options_.claim_idle / 2) {
+    last_claim_ = now;
+    Claim(entries);
+  }
+  const std::string group(Keys::kPersisterGroup);
+  auto read = [&](std::chrono::milliseconds wait) {
+    std::string count = std::to_string(options_.batch_size - static_cast<int>(entries.size()));
+    std::string block_ms = std::to_string(std::max<std::int64_t>(1, wait.count()));
+    reader_.SetTimeout(wait + options_.redis_timeout);
+    ReadInto(entries, {"XREADGROUP", "GROUP", group, options_.consumer, "COUNT", count, "BLOCK",
+                       block_ms, "STREAMS", Keys::kEvents, ">"});
+  };
+  if (entries.empty()) {
+    read(block);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + options_.batch_wait;
+  while (!entries.empty() && static_cast<int>(entries.size()) < options_.batch_size) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      break;
+    }
+    std::size_t before = entries.size();
+    read(left);
+    if (entries.size() == before) {
+      break;
+    }
+  }
+  return entries;
+}
+
+void Persister::ReadInto(std::vector<Entry>& entries, const std::vector<std::string_view>& command) {
+  redis::Value reply;
+  try {
+    reply = reader_.Command(command);
+  } catch (const PermanentError& error) {
+    if (std::string_view(error.what()).find("NOGROUP") == std::string_view::npos) {
+      throw;
+    }
+    EnsureGroup();  // Redis lost the stream (restart without persistence, FLUSHALL)
+    return;
+  }
+  if (reply.IsNil()) {
+    return;  // timed out with nothing new
+  }
+  for (const auto& stream : reply.AsArray()) {
+    for (const auto& item : stream.At(1).AsArray()) {
+      Entry entry{.stream_id = item.At(0).AsString()};
+      const redis::Value& fields = item.AsArray().size() > 1 ? item.At(1) : redis::Value{};
+      entry.event = DecodeEvent(entry.stream_id, fields, entry.problem);
+      entry.dead = !entry.event;
+      entries.push_back(std::move(entry));
+    }
+  }
+}
+
+void Persister::Claim(std::vector<Entry>& entries) {
+  std::string idle = std::to_string(options_.claim_idle.count());
+  std::string count = std::to_string(options_.batch_size);
+  redis::Value reply;
+  try {
+    reply = reader_.Command({"XAUTOCLAIM", Keys::kEvents, Keys::kPersisterGroup, options_.consumer,
+                             idle, "0-0", "COUNT", count});
+  } catch (const PermanentError& error) {
+    if (std::string_view(error.what()).find("NOGROUP") == std::string_view::npos) {
+      throw;
+    }
+    EnsureGroup();
+    return;
+  }
+  for (const auto& item : reply.At(1).AsArray()) {
+    Entry entry{.stream_id = item.At(0).AsString()};
+    entry.event = DecodeEvent(entry.stream_id, item.At(1), entry.problem);
+    entry.dead = !entry.event;
+    entries.push_back(std::move(entry));
+  }
+  if (!entries.empty()) {
+    spdlog::info("persister {}: claimed {} events left by another consumer", options_.consumer,
+                 entries.size());
+  }
+}
+
+void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop) {
+  std::vector<db::StockEvent> events;
+  for (const auto& entry : entries) {
+    if (!entry.dead) {
+      events.push_back(*entry.event);
+    }
+  }
+  if (events.empty()) {
+    return;
+  }
+  auto backoff = std::chrono::milliseconds(50);
+  while (true) {
+    try {
+      auto outcome = store_.ApplyEvents(events);
+      counters_.events.fetch_add(static_cast<std::int64_t>(events.size()));
+      counters_.duplicate_rows.fetch_add(static_cast<std::int64_t>(outcome.duplicate_rows));
+      counters_.batches.fetch_add(1);
+      counters_.last_batch_size.store(static_cast<std::int64_t>(events.size()));
+      return;
+    } catch (const TransientError& error) {
+      counters_.database_errors.fetch_add(1);
+      spdlog::warn("persister {}: database unavailable ({}); {} events kept in the stream, "
+                   "retrying in {} ms",
+                   options_.consumer, error.what(), events.size(), backoff.count());
+    } catch (const PermanentError& error) {
+      counters_.database_errors.fetch_add(1);
+      if (events.size() == 1) {
+        for (auto& entry : entries) {
+          if (!entry.dead) {
+            entry.problem = error.what();
+            entry.dead = true;
+          }
+        }
+        return;
+      }
+      // One bad event must not hold back the others: find it by applying them one by one.
+      spdlog::error("persister {}: batch rejected ({}); applying its events one by one",
+                    options_.consumer, error.what());
+      for (auto& entry : entries) {
+        if (!entry.dead) {
+          PersistOne(entry, stop);
+        }
+      }
+      return;
+    }
+    if (stop.stop_requested()) {
+      throw Stopped();
+    }
+    PauseUnlessStopped(backoff, stop);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void Persister::PersistOne(Entry& entry, const std::stop_token& stop) {
+  std::vector<Entry> single;
+  single.push_back(std::move(entry));
+  Persist(single, stop);
+  entry = std::move(single.front());
+}
+
+void Persister::Acknowledge(const std::vector<Entry>& entries) {
+  DeadLetter(entries);
+  redis::ScriptCall call{{std::string(Keys::kEvents), std::string(Keys::kInflight),
+                          std::string(Keys::kPersisted)},
+                         {std::string(Keys::kPersisterGroup)}};
+  for (const auto& entry : entries) {
+    call.args.push_back(entry.stream_id);
+    // A dead-lettered event of ours still counts as in flight for its SKUs until acknowledged
+    // here; its SKUs are listed so fills for them are not blocked for ever.
+    const auto* event = entry.event ? &*entry.event : nullptr;
+    call.args.push_back(std::to_string(event != nullptr ? event->deltas.size() : 0));
+    if (event != nullptr) {
+      for (const auto& delta : event->deltas) {
+        call.args.push_back(delta.sku);
+      }
+    }
+  }
+  auto conn = redis_.Acquire();
+  scripts_.ack.Run(*conn, call);
+}
+
+void Persister::DeadLetter(const std::vector<Entry>& entries) {
+  for (const auto& entry : entries) {
+    if (!entry.dead) {
+      continue;
+    }
+    counters_.dead_letters.fetch_add(1);
+    spdlog::error("persister {}: stream entry {} cannot be persisted ({}); moved to {}",
+                  options_.consumer, entry.stream_id, entry.problem, Keys::kDeadLetters);
+    auto conn = redis_.Acquire();
+    conn->Command({"XADD", Keys::kDeadLetters, "*", "entry", entry.stream_id, "problem",
+                   entry.problem, "consumer", options_.consumer});
+  }
+}
+
+}  // namespace invsync::persister

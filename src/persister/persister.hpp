@@ -1,0 +1,108 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "core/scripts.hpp"
+#include "db/store.hpp"
+#include "redis/client.hpp"
+
+namespace invsync::persister {
+
+/// Places in a batch's life where tests inject faults (a crash, a stall).
+enum class FaultPoint {
+  kAfterRead,    ///< events read from the stream, nothing written yet
+  kAfterCommit,  ///< database transaction committed, stream entries not yet acknowledged
+};
+using FaultHook = std::function<void(FaultPoint, std::span<const db::StockEvent>)>;
+
+struct PersisterOptions {
+  std::string consumer;  ///< consumer name in the group; empty: "<host>-<pid>-<n>"
+  int batch_size = 1000;
+  std::chrono::milliseconds batch_wait{5};     ///< wait this long to fill a batch
+  std::chrono::milliseconds claim_idle{30000};  ///< claim entries another consumer left this long
+  std::chrono::milliseconds max_backoff{5000};  ///< longest pause between database retries
+  std::chrono::milliseconds poll{500};          ///< longest blocking read when idle
+  std::chrono::milliseconds redis_timeout{2000};
+};
+
+/// How far the database is behind Redis.
+struct StreamLag {
+  std::int64_t stream_length = 0;
+  std::int64_t pending = 0;      ///< delivered to a persister, not yet acknowledged
+  std::int64_t undelivered = 0;  ///< not yet read by any persister
+  std::optional<std::chrono::milliseconds> oldest_age;  ///< of the oldest unpersisted event
+  [[nodiscard]] std::int64_t unpersisted() const { return pending + undelivered; }
+};
+
+/// Reads the lag in one consistent view; with `trim`, also drops acknowledged history.
+StreamLag ReadLag(redis::Connection& connection, core::Scripts& scripts, bool trim = false);
+
+struct PersisterCounters {
+  std::atomic<std::int64_t> events{0};          ///< events whose batch committed
+  std::atomic<std::int64_t> duplicate_rows{0};  ///< ledger rows already there (replays)
+  std::atomic<std::int64_t> batches{0};
+  std::atomic<std::int64_t> dead_letters{0};
+  std::atomic<std::int64_t> database_errors{0};
+  std::atomic<std::int64_t> last_batch_size{0};
+};
+
+/// Drains the Redis event stream into the database: batches of up to N events or T ms, each in
+/// one transaction (ledger rows are unique per event, so a replay is a no-op), and only then
+/// acknowledges the entries. Entries left pending by a dead consumer are claimed back.
+class Persister {
+ public:
+  Persister(redis::Pool& redis, db::Store& store, PersisterOptions options, FaultHook hook = {});
+
+  /// Runs until stop is requested; retries transient failures with backoff, never drops events.
+  void Run(const std::stop_token& stop);
+  /// Reads, persists and acknowledges one batch; returns the number of events acknowledged.
+  /// Throws on failures (Run is the loop that survives them).
+  std::size_t RunOnce(std::chrono::milliseconds block, const std::stop_token& stop = {});
+
+  [[nodiscard]] const PersisterCounters& counters() const { return counters_; }
+  [[nodiscard]] const std::string& consumer() const { return options_.consumer; }
+
+ private:
+  struct Entry {
+    std::string stream_id;
+    std::optional<db::StockEvent> event;  ///< nullopt: malformed
+    std::string problem;                  ///< why it is dead-lettered
+    bool dead = false;                    ///< malformed, or rejected by the database
+  };
+
+  void EnsureGroup();
+  std::vector<Entry> ReadBatch(std::chrono::milliseconds block);
+  void ReadInto(std::vector<Entry>& entries, const std::vector<std::string_view>& command);
+  void Claim(std::vector<Entry>& entries);
+  /// Persists with retries; entries the database rejects for good are marked dead.
+  void Persist(std::vector<Entry>& entries, const std::stop_token& stop);
+  void PersistOne(Entry& entry, const std::stop_token& stop);
+  void Acknowledge(const std::vector<Entry>& entries);
+  void DeadLetter(const std::vector<Entry>& entries);
+
+  redis::Pool& redis_;
+  db::Store& store_;
+  PersisterOptions options_;
+  FaultHook hook_;
+  core::Scripts scripts_;
+  redis::Connection reader_;
+  PersisterCounters counters_;
+  std::chrono::steady_clock::time_point last_claim_{};
+  std::chrono::steady_clock::time_point last_trim_{};
+};
+
+/// Thrown by the retry loop when a stop is requested while the database is unreachable; the
+/// batch stays pending in the stream for the next persister.
+class Stopped : public std::exception {
+ public:
+  [[nodiscard]] const char* what() const noexcept override { return "persister stopped"; }
+};
+
+}  // namespace invsync::persister

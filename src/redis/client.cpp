@@ -1,0 +1,285 @@
+#include "redis/client.hpp"
+
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <utility>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+#include "redis/detail/reply.hpp"
+
+namespace invsync::redis {
+
+namespace {
+
+timeval ToTimeval(std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  return tv;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string PercentDecode(std::string_view text, std::string_view url) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    int high = i + 1 < text.size() ? HexDigit(text[i + 1]) : -1;
+    int low = i + 2 < text.size() ? HexDigit(text[i + 2]) : -1;
+    if (high < 0 || low < 0) {
+      throw ConfigError(fmt::format("redis.url: bad percent-escape in \"{}\"", url));
+    }
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+int ParseNumber(std::string_view text, int low, int high, std::string_view what,
+                std::string_view url) {
+  auto value = ParseInt64(text);
+  if (!value || *value < low || *value > high) {
+    throw ConfigError(fmt::format("redis.url: {} must be {}..{} in \"{}\"", what, low, high, url));
+  }
+  return static_cast<int>(*value);
+}
+
+}  // namespace
+
+Endpoint Endpoint::Parse(std::string_view url) {
+  Endpoint endpoint;
+  constexpr std::string_view kTcp = "redis://";
+  constexpr std::string_view kUnix = "unix://";
+  if (url.starts_with(kUnix)) {
+    std::string_view rest = url.substr(kUnix.size());
+    auto query = rest.find('?');
+    endpoint.unix_path = std::string(rest.substr(0, query));
+    if (query != std::string_view::npos) {
+      std::string_view params = rest.substr(query + 1);
+      if (!params.starts_with("db=")) {
+        throw ConfigError(fmt::format("redis.url: only ?db=N is understood in \"{}\"", url));
+      }
+      endpoint.db = ParseNumber(params.substr(3), 0, 1 << 20, "db", url);
+    }
+    if (endpoint.unix_path.empty() || endpoint.unix_path.front() != '/') {
+      throw ConfigError(fmt::format("redis.url: unix socket path must be absolute in \"{}\"", url));
+    }
+    return endpoint;
+  }
+  if (!url.starts_with(kTcp)) {
+    throw ConfigError(
+        fmt::format("redis.url: must start with redis:// or unix:// (got \"{}\")", url));
+  }
+  std::string_view rest = url.substr(kTcp.size());
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = rest.substr(0, at);
+    auto colon = userinfo.find(':');
+    endpoint.password = PercentDecode(
+        colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), url);
+    rest = rest.substr(at + 1);
+  }
+  auto slash = rest.find('/');
+  std::string_view hostport = rest.substr(0, slash);
+  if (slash != std::string_view::npos && slash + 1 < rest.size()) {
+    endpoint.db = ParseNumber(rest.substr(slash + 1), 0, 1 << 20, "db", url);
+  }
+  std::string_view host = hostport;
+  if (hostport.starts_with('[')) {  // [::1]:6379
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) {
+      throw ConfigError(fmt::format("redis.url: unclosed '[' in \"{}\"", url));
+    }
+    host = hostport.substr(1, close - 1);
+    if (close + 1 < hostport.size()) {
+      if (hostport[close + 1] != ':') {
+        throw ConfigError(fmt::format("redis.url: expected ':' after ']' in \"{}\"", url));
+      }
+      endpoint.port = ParseNumber(hostport.substr(close + 2), 1, 65535, "port", url);
+    }
+  } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    host = hostport.substr(0, colon);
+    endpoint.port = ParseNumber(hostport.substr(colon + 1), 1, 65535, "port", url);
+  }
+  if (host.empty()) {
+    throw ConfigError(fmt::format("redis.url: missing host in \"{}\"", url));
+  }
+  endpoint.host = std::string(host);
+  return endpoint;
+}
+
+std::string Endpoint::Describe() const {
+  if (!unix_path.empty()) {
+    return fmt::format("unix://{}?db={}", unix_path, db);
+  }
+  return fmt::format("redis://{}:{}/{}", host, port, db);
+}
+
+Connection::Connection(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
+  timeval tv = ToTimeval(timeout);
+  context_ = endpoint.unix_path.empty()
+                 ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
+                 : redisConnectUnixWithTimeout(endpoint.unix_path.c_str(), tv);
+  if (context_ == nullptr) {
+    throw TransientError("cannot allocate a Redis connection");
+  }
+  if (context_->err != 0) {
+    std::string message =
+        fmt::format("cannot connect to Redis at {}: {}", endpoint.Describe(), context_->errstr);
+    redisFree(context_);
+    context_ = nullptr;
+    throw TransientError(message);
+  }
+  try {
+    SetTimeout(timeout);
+    if (endpoint.unix_path.empty()) {
+      redisEnableKeepAlive(context_);
+    }
+    if (!endpoint.password.empty()) {
+      ThrowIfError(Command({"AUTH", endpoint.password}), "AUTH");
+    }
+    if (endpoint.db != 0) {
+      std::string db = std::to_string(endpoint.db);
+      ThrowIfError(Command({"SELECT", db}), "SELECT");
+    }
+  } catch (...) {
+    redisFree(context_);
+    context_ = nullptr;
+    throw;
+  }
+}
+
+Connection::~Connection() {
+  if (context_ != nullptr) {
+    redisFree(context_);
+  }
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : context_(std::exchange(other.context_, nullptr)), broken_(other.broken_) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    if (context_ != nullptr) {
+      redisFree(context_);
+    }
+    context_ = std::exchange(other.context_, nullptr);
+    broken_ = other.broken_;
+  }
+  return *this;
+}
+
+void Connection::SetTimeout(std::chrono::milliseconds timeout) {
+  if (redisSetTimeout(context_, ToTimeval(timeout)) != REDIS_OK) {
+    broken_ = true;
+    throw TransientError("cannot set the Redis socket timeout");
+  }
+}
+
+void Connection::Append(const Args& args) {
+  if (broken_) {
+    throw TransientError("Redis connection is broken");
+  }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> argvlen;
+  argv.reserve(args.size());
+  argvlen.reserve(args.size());
+  for (std::string_view arg : args) {
+    argv.push_back(arg.data());
+    argvlen.push_back(arg.size());
+  }
+  if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(),
+                             argvlen.data()) != REDIS_OK) {
+    broken_ = true;
+    throw TransientError(fmt::format("Redis write failed: {}", context_->errstr));
+  }
+}
+
+Value Connection::Read() {
+  void* raw = nullptr;
+  if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+    broken_ = true;
+    throw TransientError(fmt::format("Redis read failed: {}",
+                                     context_->err != 0 ? context_->errstr : "no reply"));
+  }
+  detail::ReplyPtr reply(static_cast<redisReply*>(raw));
+  return detail::ToValue(*reply);
+}
+
+Value Connection::Command(const Args& args) {
+  Append(args);
+  Value value = Read();
+  ThrowIfError(value, args.empty() ? std::string_view("command") : args.front());
+  return value;
+}
+
+std::vector<Value> Connection::Pipeline(const std::vector<Args>& commands) {
+  for (const auto& args : commands) {
+    Append(args);
+  }
+  std::vector<Value> values;
+  values.reserve(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    values.push_back(Read());
+  }
+  return values;
+}
+
+Pool::Pool(Endpoint endpoint, std::size_t size, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), size_(size), timeout_(timeout) {}
+
+Pool::Lease::~Lease() {
+  if (connection_ != nullptr) {
+    pool_->Release(std::move(connection_));
+  }
+}
+
+Pool::Lease Pool::Acquire() {
+  std::unique_lock lock(mutex_);
+  if (!freed_.wait_for(lock, timeout_, [this] { return !idle_.empty() || open_ < size_; })) {
+    throw TransientError(fmt::format("no Redis connection free within {} ms", timeout_.count()));
+  }
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(connection));
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return Lease(this, std::make_unique<Connection>(endpoint_, timeout_));
+  } catch (...) {
+    lock.lock();
+    --open_;
+    freed_.notify_one();
+    throw;
+  }
+}
+
+void Pool::Release(std::unique_ptr<Connection> connection) {
+  std::lock_guard lock(mutex_);
+  if (connection->broken()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(connection));
+  }
+  freed_.notify_one();
+}
+
+}  // namespace invsync::redis
