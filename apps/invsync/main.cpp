@@ -1,11 +1,11 @@
 // invsync: wiring only. Parses the command line and configuration, builds the parts and hands
 // them to the command that was asked for.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <ctime>
 #include <iostream>
 #include <thread>
@@ -79,8 +79,9 @@ struct Arguments {
 
 void AddCommands(CLI::App& app, Arguments& args) {
   app.add_subcommand("serve", "Run the service: migrate, then persist events (HTTP API to come)");
-  app.add_subcommand("persist", "Run only the persister: drain the Redis event stream into the "
-                                "database");
+  app.add_subcommand("persist",
+                     "Run only the persister: drain the Redis event stream into the "
+                     "database");
   app.add_subcommand("migrate", "Apply the database schema migrations");
   app.add_subcommand("status", "Show stream length, unpersisted events, Redis and database health");
   auto* get = app.add_subcommand("get", "Show the stock of one or more SKUs");
@@ -93,9 +94,9 @@ void AddCommands(CLI::App& app, Arguments& args) {
   auto* order = app.add_subcommand("order", "Show an order");
   order->add_option("ORDER", args.order_id, "order id")->required();
   for (const char* name : {"restock", "set"}) {
-    auto* command = app.add_subcommand(
-        name, std::string(name) == "set" ? "Set a SKU's stock (creates the SKU if new)"
-                                         : "Add stock to a SKU");
+    auto* command = app.add_subcommand(name, std::string(name) == "set"
+                                                 ? "Set a SKU's stock (creates the SKU if new)"
+                                                 : "Add stock to a SKU");
     command->add_option("SKU", args.sku, "SKU")->required();
     command->add_option("QTY", args.quantity, "quantity")->required();
     command->add_option("--request-id", args.request_id,
@@ -147,9 +148,7 @@ int Run(int argc, char** argv) {
   for (const auto& setting : config::KnownSettings()) {
     app.add_option_function<std::string>(
            setting.flag,
-           [&args, name = setting.name](const std::string& value) {
-             args.overrides[name] = value;
-           },
+           [&args, name = setting.name](const std::string& value) { args.overrides[name] = value; },
            setting.description)
         ->type_name("VALUE")
         ->group("Settings (also INVSYNC_* variables and the config file)");
@@ -163,8 +162,8 @@ int Run(int argc, char** argv) {
   }
   const cli::Output output{args.json, std::cout, std::cerr};
   try {
-    cli::Parts parts{.settings =
-                         config::Load(args.config_path, config::CurrentEnvironment(), args.overrides)};
+    cli::Parts parts{
+        .settings = config::Load(args.config_path, config::CurrentEnvironment(), args.overrides)};
     const auto& settings = parts.settings;
     spdlog::set_default_logger(spdlog::stderr_color_mt("invsync"));
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
@@ -172,13 +171,12 @@ int Run(int argc, char** argv) {
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
     db::PostgresStore store(settings.database_url,
                             static_cast<std::size_t>(settings.database_pool_size));
-    core::StockOptions options{
-        .limits = {.max_line_quantity = settings.stock_max_line_quantity,
-                   .max_order_lines = settings.stock_max_order_lines},
-        .idempotency_retention = settings.stock_idempotency_retention,
-        .fill = {.absent_ttl = settings.stock_absent_ttl,
-                 .lock_ttl = settings.stock_fill_lock_ttl,
-                 .wait = settings.stock_fill_wait}};
+    core::StockOptions options{.limits = {.max_line_quantity = settings.stock_max_line_quantity,
+                                          .max_order_lines = settings.stock_max_order_lines},
+                               .idempotency_retention = settings.stock_idempotency_retention,
+                               .fill = {.absent_ttl = settings.stock_absent_ttl,
+                                        .lock_ttl = settings.stock_fill_lock_ttl,
+                                        .wait = settings.stock_fill_wait}};
     core::StockService stock(redis, store, core::Keys(settings.redis_key_prefix), options);
     parts.redis = &redis;
     parts.store = &store;

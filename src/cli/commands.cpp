@@ -65,7 +65,8 @@ std::string RandomRequestId() {
 json OrderJson(const core::OrderResult& result) {
   json lines = json::array();
   for (const auto& line : result.lines) {
-    lines.push_back({{"sku", line.sku}, {"quantity", line.quantity}, {"remaining", line.remaining}});
+    lines.push_back(
+        {{"sku", line.sku}, {"quantity", line.quantity}, {"remaining", line.remaining}});
   }
   return {{"order_id", result.order_id},
           {"status", core::StateName(result.state)},
@@ -79,8 +80,9 @@ int ReportOrder(const core::OrderResult& result, const Output& output) {
       if (output.json) {
         PrintJson(output, OrderJson(result));
       } else {
-        output.out << fmt::format("order {} {}{}\n", result.order_id, core::StateName(result.state),
-                                  result.replayed ? " (already done earlier; nothing changed)" : "");
+        output.out << fmt::format(
+            "order {} {}{}\n", result.order_id, core::StateName(result.state),
+            result.replayed ? " (already done earlier; nothing changed)" : "");
         for (const auto& line : result.lines) {
           output.out << fmt::format("  {} x{}  remaining {}\n", line.sku, line.quantity,
                                     line.remaining);
@@ -106,10 +108,10 @@ int ReportOrder(const core::OrderResult& result, const Output& output) {
       return Refused(output, "unknown_order", fmt::format("unknown order {}", result.order_id),
                      {{"order_id", result.order_id}});
     case core::StockStatus::kOrderConflict:
-      return Refused(output, "order_conflict",
-                     fmt::format("order {} was already placed with different lines",
-                                 result.order_id),
-                     {{"order_id", result.order_id}});
+      return Refused(
+          output, "order_conflict",
+          fmt::format("order {} was already placed with different lines", result.order_id),
+          {{"order_id", result.order_id}});
     case core::StockStatus::kRequestConflict:
       break;
   }
@@ -128,9 +130,9 @@ int ReportStock(const core::StockResult& result, const std::string& request_id,
         }
         PrintJson(output, document);
       } else {
-        output.out << fmt::format("{} {}{}\n", result.sku, result.quantity,
-                                  result.replayed ? " (request already done; nothing changed)"
-                                                  : "");
+        output.out << fmt::format(
+            "{} {}{}\n", result.sku, result.quantity,
+            result.replayed ? " (request already done; nothing changed)" : "");
       }
       return kExitOk;
     case core::StockStatus::kInvalid:
@@ -139,10 +141,10 @@ int ReportStock(const core::StockResult& result, const std::string& request_id,
       return Refused(output, "unknown_sku", fmt::format("unknown SKU {}", result.sku),
                      {{"sku", result.sku}});
     case core::StockStatus::kRequestConflict:
-      return Refused(output, "request_conflict",
-                     fmt::format("request id {} was already used for a different change",
-                                 request_id),
-                     {{"request_id", request_id}});
+      return Refused(
+          output, "request_conflict",
+          fmt::format("request id {} was already used for a different change", request_id),
+          {{"request_id", request_id}});
     default:
       return Refused(output, core::StatusName(result.status), core::StatusName(result.status));
   }
@@ -180,7 +182,8 @@ int Deduct(Parts& parts, const std::string& order_id, const std::vector<std::str
   std::vector<core::Line> parsed;
   for (const auto& text : lines) {
     auto colon = text.rfind(':');
-    auto quantity = colon == std::string::npos ? std::nullopt : ParseQuantity(text.substr(colon + 1));
+    auto quantity =
+        colon == std::string::npos ? std::nullopt : ParseQuantity(text.substr(colon + 1));
     if (!quantity) {
       return Usage(output, fmt::format("invalid line \"{}\": expected SKU:QTY, e.g. A-1:2", text));
     }
@@ -242,16 +245,16 @@ int Status(Parts& parts, const Output& output) {
     output.out << fmt::format("redis      {}\n", document["redis"].get<std::string>());
     output.out << fmt::format("database   {}\n", document["database"].get<std::string>());
     if (redis_ok) {
-      output.out << fmt::format("stream     {} entries, {} unpersisted ({} pending, {} not yet "
-                                "read)\n",
-                                document["stream_length"].get<std::int64_t>(),
-                                document["unpersisted"].get<std::int64_t>(),
-                                document["pending"].get<std::int64_t>(),
-                                document["undelivered"].get<std::int64_t>());
+      output.out << fmt::format(
+          "stream     {} entries, {} unpersisted ({} pending, {} not yet "
+          "read)\n",
+          document["stream_length"].get<std::int64_t>(),
+          document["unpersisted"].get<std::int64_t>(), document["pending"].get<std::int64_t>(),
+          document["undelivered"].get<std::int64_t>());
       const auto& age = document["oldest_unpersisted_age_ms"];
-      output.out << fmt::format("oldest     {}\n",
-                                age.is_null() ? "nothing unpersisted"
-                                              : fmt::format("{} ms", age.get<std::int64_t>()));
+      output.out << fmt::format(
+          "oldest     {}\n",
+          age.is_null() ? "nothing unpersisted" : fmt::format("{} ms", age.get<std::int64_t>()));
     } else {
       output.out << fmt::format("           {}\n", document["redis_error"].get<std::string>());
     }

@@ -17,9 +17,9 @@
 namespace invsync::core {
 
 struct FillOptions {
-  std::chrono::milliseconds absent_ttl{2000};     ///< negative-cache time; 0 disables it
-  std::chrono::milliseconds lock_ttl{2000};       ///< cross-process fill lock
-  std::chrono::milliseconds wait{3000};           ///< give up (TransientError) after this
+  std::chrono::milliseconds absent_ttl{2000};  ///< negative-cache time; 0 disables it
+  std::chrono::milliseconds lock_ttl{2000};    ///< cross-process fill lock
+  std::chrono::milliseconds wait{3000};        ///< give up (TransientError) after this
 };
 
 /// Counters for metrics and tests.

@@ -302,8 +302,8 @@ OrderResult StockService::GetOrder(std::string_view order_id) {
   }
   result.state = ToState(record.At(1));
   const auto& remaining = result.state == OrderState::kCancelled ? record.At(3) : record.At(2);
-  result.lines = WithRemaining(ParseCanonical(*lines_text),
-                               remaining.AsOptionalString().value_or(""));
+  result.lines =
+      WithRemaining(ParseCanonical(*lines_text), remaining.AsOptionalString().value_or(""));
   return result;
 }
 
@@ -323,8 +323,8 @@ StockResult StockService::Set(std::string_view sku, std::int64_t quantity,
   return Adjust("set", sku, quantity, request_id);
 }
 
-StockResult StockService::Adjust(std::string_view kind, std::string_view sku,
-                                 std::int64_t quantity, std::string_view request_id) {
+StockResult StockService::Adjust(std::string_view kind, std::string_view sku, std::int64_t quantity,
+                                 std::string_view request_id) {
   StockResult result{.sku = std::string(sku)};
   bool may_create = false;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -332,11 +332,11 @@ StockResult StockService::Adjust(std::string_view kind, std::string_view sku,
     {
       auto conn = redis_.Acquire();
       reply = scripts_.adjust.Run(
-          *conn, {{Keys::Request(request_id), std::string(Keys::kEvents),
-                   std::string(Keys::kInflight), keys_.Inventory(sku), Keys::Absent(sku)},
-                  {std::string(request_id), std::string(kind), std::string(sku),
-                   std::to_string(quantity), std::to_string(options_.idempotency_retention.count()),
-                   may_create ? "1" : "0"}});
+          *conn,
+          {{Keys::Request(request_id), std::string(Keys::kEvents), std::string(Keys::kInflight),
+            keys_.Inventory(sku), Keys::Absent(sku)},
+           {std::string(request_id), std::string(kind), std::string(sku), std::to_string(quantity),
+            std::to_string(options_.idempotency_retention.count()), may_create ? "1" : "0"}});
     }
     const std::string& outcome = reply.At(0).AsString();
     if (outcome == "ok" || outcome == "replay") {

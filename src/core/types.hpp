@@ -79,11 +79,11 @@ struct OrderResult {
   StockStatus status = StockStatus::kOk;
   std::string order_id;
   OrderState state = OrderState::kDeducted;
-  bool replayed = false;           ///< an earlier identical call did the work
-  std::vector<LineResult> lines;   ///< in SKU order
-  std::optional<Shortage> shortage;             ///< for kInsufficient
-  std::string unknown_sku;                      ///< for kUnknownSku
-  std::optional<ValidationError> invalid;       ///< for kInvalid
+  bool replayed = false;                   ///< an earlier identical call did the work
+  std::vector<LineResult> lines;           ///< in SKU order
+  std::optional<Shortage> shortage;        ///< for kInsufficient
+  std::string unknown_sku;                 ///< for kUnknownSku
+  std::optional<ValidationError> invalid;  ///< for kInvalid
 };
 
 /// Result of get, restock and set.

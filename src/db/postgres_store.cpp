@@ -187,11 +187,10 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
   try {
     // Marks this transaction's writes as coming from Redis, so change capture skips them.
     conn->Exec("SELECT set_config('invsync.origin', 'redis', true)");
-    auto result = conn->Exec(
-        kApplyEventsSql,
-        {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus), detail::ArrayLiteral(deltas),
-         detail::ArrayLiteral(kinds), detail::ArrayLiteral(refs),
-         detail::ArrayLiteral(stream_ids)});
+    auto result =
+        conn->Exec(kApplyEventsSql, {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
+                                     detail::ArrayLiteral(deltas), detail::ArrayLiteral(kinds),
+                                     detail::ArrayLiteral(refs), detail::ArrayLiteral(stream_ids)});
     conn->ExecScript("COMMIT");
     outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));
     outcome.duplicate_rows = static_cast<std::size_t>(result.Int64(0, 1)) - outcome.applied_rows;

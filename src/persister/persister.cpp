@@ -43,7 +43,8 @@ void PauseUnlessStopped(std::chrono::milliseconds pause, const std::stop_token& 
 
 StreamLag ReadLag(redis::Connection& connection, core::Scripts& scripts, bool trim) {
   redis::Value reply = scripts.stream_state.Run(
-      connection, {{std::string(Keys::kEvents)}, {std::string(Keys::kPersisterGroup), trim ? "1" : "0"}});
+      connection,
+      {{std::string(Keys::kEvents)}, {std::string(Keys::kPersisterGroup), trim ? "1" : "0"}});
   StreamLag lag;
   lag.stream_length = reply.At(0).AsInteger();
   lag.pending = reply.At(1).AsInteger();
@@ -51,13 +52,13 @@ StreamLag ReadLag(redis::Connection& connection, core::Scripts& scripts, bool tr
   const std::string& oldest = reply.At(3).AsString();
   if (!oldest.empty()) {
     auto now_ms = ParseInt64(reply.At(4).AsString()).value_or(0);
-    lag.oldest_age = std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - EntryMillis(oldest)));
+    lag.oldest_age =
+        std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms - EntryMillis(oldest)));
   }
   return lag;
 }
 
-Persister::Persister(redis::Pool& redis, db::Store& store, PersisterOptions options,
-                     FaultHook hook)
+Persister::Persister(redis::Pool& redis, db::Store& store, PersisterOptions options, FaultHook hook)
     : redis_(redis),
       store_(store),
       options_(std::move(options)),
@@ -166,7 +167,8 @@ std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds blo
   return entries;
 }
 
-void Persister::ReadInto(std::vector<Entry>& entries, const std::vector<std::string_view>& command) {
+void Persister::ReadInto(std::vector<Entry>& entries,
+                         const std::vector<std::string_view>& command) {
   redis::Value reply;
   try {
     reply = reader_.Command(command);
@@ -238,9 +240,10 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
       return;
     } catch (const TransientError& error) {
       counters_.database_errors.fetch_add(1);
-      spdlog::warn("persister {}: database unavailable ({}); {} events kept in the stream, "
-                   "retrying in {} ms",
-                   options_.consumer, error.what(), events.size(), backoff.count());
+      spdlog::warn(
+          "persister {}: database unavailable ({}); {} events kept in the stream, "
+          "retrying in {} ms",
+          options_.consumer, error.what(), events.size(), backoff.count());
     } catch (const PermanentError& error) {
       counters_.database_errors.fetch_add(1);
       if (events.size() == 1) {
@@ -279,9 +282,9 @@ void Persister::PersistOne(Entry& entry, const std::stop_token& stop) {
 
 void Persister::Acknowledge(const std::vector<Entry>& entries) {
   DeadLetter(entries);
-  redis::ScriptCall call{{std::string(Keys::kEvents), std::string(Keys::kInflight),
-                          std::string(Keys::kPersisted)},
-                         {std::string(Keys::kPersisterGroup)}};
+  redis::ScriptCall call{
+      {std::string(Keys::kEvents), std::string(Keys::kInflight), std::string(Keys::kPersisted)},
+      {std::string(Keys::kPersisterGroup)}};
   for (const auto& entry : entries) {
     call.args.push_back(entry.stream_id);
     // A dead-lettered event of ours still counts as in flight for its SKUs until acknowledged

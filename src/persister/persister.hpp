@@ -25,7 +25,7 @@ using FaultHook = std::function<void(FaultPoint, std::span<const db::StockEvent>
 struct PersisterOptions {
   std::string consumer;  ///< consumer name in the group; empty: "<host>-<pid>-<n>"
   int batch_size = 1000;
-  std::chrono::milliseconds batch_wait{5};     ///< wait this long to fill a batch
+  std::chrono::milliseconds batch_wait{5};      ///< wait this long to fill a batch
   std::chrono::milliseconds claim_idle{30000};  ///< claim entries another consumer left this long
   std::chrono::milliseconds max_backoff{5000};  ///< longest pause between database retries
   std::chrono::milliseconds poll{500};          ///< longest blocking read when idle

@@ -91,8 +91,8 @@ Endpoint Endpoint::Parse(std::string_view url) {
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     auto colon = userinfo.find(':');
-    endpoint.password = PercentDecode(
-        colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), url);
+    endpoint.password =
+        PercentDecode(colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), url);
     rest = rest.substr(at + 1);
   }
   auto slash = rest.find('/');
@@ -215,8 +215,8 @@ Value Connection::Read() {
   void* raw = nullptr;
   if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
     broken_ = true;
-    throw TransientError(fmt::format("Redis read failed: {}",
-                                     context_->err != 0 ? context_->errstr : "no reply"));
+    throw TransientError(
+        fmt::format("Redis read failed: {}", context_->err != 0 ? context_->errstr : "no reply"));
   }
   detail::ReplyPtr reply(static_cast<redisReply*>(raw));
   return detail::ToValue(*reply);

@@ -23,9 +23,7 @@ Args EvalShaArgs(const std::string& sha, const ScriptCall& call, const std::stri
   return args;
 }
 
-bool IsNoScript(const Value& value) {
-  return value.IsError() && value.str.starts_with("NOSCRIPT");
-}
+bool IsNoScript(const Value& value) { return value.IsError() && value.str.starts_with("NOSCRIPT"); }
 
 }  // namespace
 

@@ -105,9 +105,9 @@ void ThrowIfError(const Value& value, std::string_view command) {
     throw NoScriptError(message);
   }
   // Replies that mean "the server cannot answer right now", not "your request is wrong".
-  static constexpr std::array kTransient = {"LOADING",     "BUSY",   "MASTERDOWN", "TRYAGAIN",
-                                            "READONLY",    "CLUSTERDOWN", "OOM", "NOREPLICAS",
-                                            "MISCONF"};
+  static constexpr std::array kTransient = {"LOADING",  "BUSY",       "MASTERDOWN",
+                                            "TRYAGAIN", "READONLY",   "CLUSTERDOWN",
+                                            "OOM",      "NOREPLICAS", "MISCONF"};
   for (std::string_view transient : kTransient) {
     if (code == transient) {
       throw TransientError(message);

@@ -26,7 +26,7 @@ Value ToValue(const redisReply& reply) {
       value.elements.reserve(reply.elements);
       for (std::size_t i = 0; i < reply.elements; ++i) {
         value.elements.push_back(reply.element[i] != nullptr ? ToValue(*reply.element[i])
-                                                              : Value{});
+                                                             : Value{});
       }
       break;
     default:  // REDIS_REPLY_NIL and anything a newer server might add

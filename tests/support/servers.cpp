@@ -1,0 +1,133 @@
+#include "servers.hpp"
+
+#include <cstdlib>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+#include "db/detail/pg.hpp"
+
+namespace invsync::testing {
+
+namespace {
+
+std::string RequireEnv(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    ADD_FAILURE() << name
+                  << " is not set: integration tests run under scripts/with-services "
+                     "(see README)";
+    throw std::runtime_error(std::string("missing ") + name);
+  }
+  return value;
+}
+
+}  // namespace
+
+std::string TestRedisUrl() { return RequireEnv("INVSYNC_TEST_REDIS_URL"); }
+std::string TestDatabaseUrl() { return RequireEnv("INVSYNC_TEST_DATABASE_URL"); }
+
+void RunServerControl(const char* name) {
+  std::string command = RequireEnv(name);
+  ASSERT_EQ(std::system(command.c_str()), 0) << name << " failed: " << command;
+}
+
+void ServersTest::SetUp() {
+  stock_options.fill.wait = std::chrono::seconds(10);
+  persister_options.batch_size = 500;
+  persister_options.batch_wait = std::chrono::milliseconds(2);
+  persister_options.claim_idle = std::chrono::milliseconds(500);
+  persister_options.max_backoff = std::chrono::milliseconds(500);
+  persister_options.poll = std::chrono::milliseconds(100);
+  redis::Connection redis(redis::Endpoint::Parse(TestRedisUrl()), std::chrono::seconds(5));
+  redis.Command({"FLUSHALL"});
+  db::detail::PgConnection pg(TestDatabaseUrl());
+  pg.ExecScript(
+      "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA "
+      "public;");
+  store().Migrate();
+}
+
+redis::Pool& ServersTest::pool() {
+  if (!pool_) {
+    pool_ = std::make_unique<redis::Pool>(redis::Endpoint::Parse(TestRedisUrl()), 64,
+                                          std::chrono::seconds(5));
+  }
+  return *pool_;
+}
+
+db::PostgresStore& ServersTest::store() {
+  if (!store_) {
+    store_ = std::make_unique<db::PostgresStore>(TestDatabaseUrl(), 8);
+  }
+  return *store_;
+}
+
+core::StockService& ServersTest::stock() {
+  if (!stock_) {
+    stock_ = std::make_unique<core::StockService>(pool(), store(), core::Keys(), stock_options);
+  }
+  return *stock_;
+}
+
+std::unique_ptr<core::StockService> ServersTest::NewService(db::Store& store) {
+  static std::vector<std::unique_ptr<redis::Pool>> pools;  // outlive the services using them
+  pools.push_back(std::make_unique<redis::Pool>(redis::Endpoint::Parse(TestRedisUrl()), 32,
+                                                std::chrono::seconds(5)));
+  return std::make_unique<core::StockService>(*pools.back(), store, core::Keys(), stock_options);
+}
+
+std::optional<std::string> ServersTest::Sql(const std::string& statement) {
+  db::detail::PgConnection pg(TestDatabaseUrl());
+  auto result = pg.Exec(statement);
+  if (result.rows() == 0 || result.IsNull(0, 0)) {
+    return std::nullopt;
+  }
+  return std::string(result.Text(0, 0));
+}
+
+std::int64_t ServersTest::SqlInt(const std::string& statement) {
+  auto text = Sql(statement);
+  return text ? ParseInt64(*text).value_or(-999999) : 0;
+}
+
+std::optional<std::int64_t> ServersTest::DatabaseQuantity(const std::string& sku) {
+  auto text = Sql("SELECT quantity FROM inventory WHERE sku = '" + sku + "'");
+  if (!text) {
+    return std::nullopt;
+  }
+  return ParseInt64(*text);
+}
+
+std::optional<std::int64_t> ServersTest::RedisQuantity(const std::string& sku) {
+  auto value = Redis({"HGET", "inventory:" + sku, "quantity"}).AsOptionalString();
+  if (!value) {
+    return std::nullopt;
+  }
+  return ParseInt64(*value);
+}
+
+redis::Value ServersTest::Redis(const redis::Args& args) {
+  auto conn = pool().Acquire();
+  return conn->Command(args);
+}
+
+std::int64_t ServersTest::Unpersisted() {
+  auto conn = pool().Acquire();
+  return persister::ReadLag(*conn, stock().scripts()).unpersisted();
+}
+
+void ServersTest::Drain(std::chrono::seconds limit) {
+  persister::Persister persister(pool(), store(), persister_options);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (Unpersisted() > 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "persister did not drain in time";
+    try {
+      persister.RunOnce(std::chrono::milliseconds(50));
+    } catch (const TransientError&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+}  // namespace invsync::testing

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/stock_service.hpp"
+#include "db/postgres_store.hpp"
+#include "persister/persister.hpp"
+#include "redis/client.hpp"
+
+namespace invsync::testing {
+
+/// URL of the test Redis / PostgreSQL from INVSYNC_TEST_REDIS_URL / INVSYNC_TEST_DATABASE_URL
+/// (exported by scripts/with-services). Integration tests never skip: without them they fail.
+std::string TestRedisUrl();
+std::string TestDatabaseUrl();
+
+/// Runs a shell command from the environment variable `name` (e.g. INVSYNC_TEST_PG_STOP) and
+/// fails the test if it is missing or fails.
+void RunServerControl(const char* name);
+
+/// Base of the integration tests: clean Redis and a fresh schema before each test, and helpers
+/// to look at both sides directly.
+class ServersTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  /// Options used by `stock()`; tests may change them before the first call.
+  core::StockOptions stock_options;
+  persister::PersisterOptions persister_options;
+
+  redis::Pool& pool();
+  db::PostgresStore& store();
+  core::StockService& stock();
+  /// A second service with its own pool and store, as another process would have.
+  std::unique_ptr<core::StockService> NewService(db::Store& store);
+
+  /// Runs a raw SQL statement on a fresh connection; returns the first cell or nullopt.
+  std::optional<std::string> Sql(const std::string& statement);
+  std::int64_t SqlInt(const std::string& statement);
+  /// Quantity in the database, nullopt without a row.
+  std::optional<std::int64_t> DatabaseQuantity(const std::string& sku);
+  /// Quantity in Redis, nullopt if the key is missing.
+  std::optional<std::int64_t> RedisQuantity(const std::string& sku);
+  redis::Value Redis(const redis::Args& args);
+
+  /// Runs a persister until every event is persisted (or fails the test after `limit`).
+  void Drain(std::chrono::seconds limit = std::chrono::seconds(60));
+  /// Unpersisted events right now.
+  std::int64_t Unpersisted();
+
+ private:
+  std::unique_ptr<redis::Pool> pool_;
+  std::unique_ptr<db::PostgresStore> store_;
+  std::unique_ptr<core::StockService> stock_;
+};
+
+}  // namespace invsync::testing
