@@ -6,8 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <condition_variable>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -110,6 +112,14 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
     SignalStop signal_stop;
     if (command == "serve") {
       MigrateWithRetry(*parts.store, signal_stop.token());
+      if (!parts.settings.persister_enabled) {
+        spdlog::info("persister disabled (persister.enabled = false); waiting for a signal");
+        std::condition_variable_any idle;
+        std::mutex mutex;
+        std::unique_lock lock(mutex);
+        idle.wait(lock, signal_stop.token(), [] { return false; });
+        return cli::kExitOk;
+      }
     }
     return cli::Persist(parts, signal_stop.token(), output);
   }
@@ -165,6 +175,9 @@ int Run(int argc, char** argv) {
     cli::Parts parts{
         .settings = config::Load(args.config_path, config::CurrentEnvironment(), args.overrides)};
     const auto& settings = parts.settings;
+    if (!settings.database_url.starts_with("postgres")) {
+      throw ConfigError("database.url: only PostgreSQL (postgresql://...) is supported so far");
+    }
     spdlog::set_default_logger(spdlog::stderr_color_mt("invsync"));
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
     redis::Pool redis(redis::Endpoint::Parse(settings.redis_url),

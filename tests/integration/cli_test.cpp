@@ -1,0 +1,150 @@
+// The `invsync` command line against real servers: outputs, one clear line per error, and the
+// documented exit codes (0 ok, 1 refused, 2 invalid, 3 unavailable).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "servers.hpp"
+
+namespace invsync::testing {
+namespace {
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Quote(const std::string& arg) {
+  std::string quoted = "'";
+  for (char c : arg) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return quoted + "'";
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+int CountLines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+class CliTest : public ServersTest {
+ protected:
+  Outcome Run(const std::vector<std::string>& args) {
+    auto dir = std::filesystem::temp_directory_path();
+    auto out = dir / "invsync-cli-test.out";
+    auto err = dir / "invsync-cli-test.err";
+    std::string command = std::string("env INVSYNC_REDIS_URL=") + Quote(TestRedisUrl()) +
+                          " INVSYNC_DATABASE_URL=" + Quote(TestDatabaseUrl()) + " " +
+                          INVSYNC_BINARY;
+    for (const auto& arg : args) {
+      command += " " + Quote(arg);
+    }
+    command += " >" + out.string() + " 2>" + err.string() + " </dev/null";
+    int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out), ReadFile(err)};
+  }
+};
+
+TEST_F(CliTest, SetGetDeductAndCancelRoundTrip) {
+  EXPECT_EQ(Run({"set", "A", "10"}).code, 0);
+  auto get = Run({"get", "A"});
+  EXPECT_EQ(get.code, 0);
+  EXPECT_EQ(get.out, "A 10\n");
+  auto deduct = Run({"--json", "deduct", "o1", "A:3"});
+  ASSERT_EQ(deduct.code, 0) << deduct.err;
+  auto body = nlohmann::json::parse(deduct.out);
+  EXPECT_EQ(body["status"], "deducted");
+  EXPECT_EQ(body["lines"][0]["remaining"], 7);
+  EXPECT_EQ(Run({"cancel", "o1"}).code, 0);
+  EXPECT_EQ(RedisQuantity("A"), 10);
+}
+
+TEST_F(CliTest, RefusalsExitOneWithOneLine) {
+  ASSERT_EQ(Run({"set", "A", "5"}).code, 0);
+  auto short_stock = Run({"deduct", "o1", "A:6"});
+  EXPECT_EQ(short_stock.code, 1);
+  EXPECT_EQ(short_stock.err,
+            "invsync: insufficient stock for A: requested 6, available 5; nothing was deducted\n");
+  EXPECT_EQ(Run({"get", "GHOST"}).code, 1);
+  EXPECT_EQ(Run({"cancel", "never"}).code, 1);
+  ASSERT_EQ(Run({"deduct", "o2", "A:1"}).code, 0);
+  auto conflict = Run({"--json", "deduct", "o2", "A:2"});
+  EXPECT_EQ(conflict.code, 1);
+  EXPECT_EQ(nlohmann::json::parse(conflict.out)["error"]["code"], "order_conflict");
+  EXPECT_EQ(RedisQuantity("A"), 4);
+}
+
+TEST_F(CliTest, InvalidInputExitsTwoWithOneLineAndChangesNothing) {
+  ASSERT_EQ(Run({"set", "A", "5"}).code, 0);
+  const std::vector<std::vector<std::string>> bad = {
+      {"deduct", "o1", "A"},
+      {"deduct", "o1", "A:x"},
+      {"deduct", "o1", "A:0"},
+      {"deduct", "bad id", "A:1"},
+      {"deduct", "o1", "A:1", "A:1"},
+      {"restock", "A", "many"},
+      {"set", "A", "--", "-5"},
+      {"get", std::string(200, 's')},
+      {"no-such-command"},
+      {},
+  };
+  for (const auto& args : bad) {
+    auto outcome = Run(args);
+    std::string shown;
+    for (const auto& arg : args) {
+      shown += arg + " ";
+    }
+    EXPECT_EQ(outcome.code, 2) << shown << "\n" << outcome.err;
+    EXPECT_GE(CountLines(outcome.err), 1) << shown;
+  }
+  EXPECT_EQ(RedisQuantity("A"), 5);
+  EXPECT_EQ(Redis({"XLEN", "invsync:events"}).AsInteger(), 1);  // only the set
+}
+
+TEST_F(CliTest, BadSettingsNameTheSettingAndExitTwo) {
+  auto outcome = Run({"--persister-batch-size", "0", "status"});
+  EXPECT_EQ(outcome.code, 2);
+  EXPECT_NE(outcome.err.find("persister.batch_size"), std::string::npos) << outcome.err;
+  EXPECT_EQ(CountLines(outcome.err), 1) << outcome.err;
+}
+
+TEST_F(CliTest, UnreachableRedisExitsThree) {
+  auto outcome =
+      Run({"--redis-url", "redis://127.0.0.1:1", "--redis-timeout", "200ms", "get", "A"});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_NE(outcome.err.find("unavailable"), std::string::npos) << outcome.err;
+}
+
+TEST_F(CliTest, RestockWithTheSameRequestIdChangesStockOnce) {
+  ASSERT_EQ(Run({"set", "A", "5"}).code, 0);
+  EXPECT_EQ(Run({"restock", "A", "3", "--request-id", "r1"}).out, "A 8\n");
+  EXPECT_EQ(Run({"restock", "A", "3", "--request-id", "r1"}).out,
+            "A 8 (request already done; nothing changed)\n");
+  EXPECT_EQ(RedisQuantity("A"), 8);
+}
+
+TEST_F(CliTest, StatusReportsUnpersistedEventsUntilThePersisterDrainsThem) {
+  ASSERT_EQ(Run({"set", "A", "5"}).code, 0);
+  auto before = nlohmann::json::parse(Run({"--json", "status"}).out);
+  EXPECT_EQ(before["unpersisted"], 1);
+  EXPECT_EQ(before["database"], "ok");
+  Drain();
+  auto after = Run({"--json", "status"});
+  EXPECT_EQ(after.code, 0);
+  EXPECT_EQ(nlohmann::json::parse(after.out)["unpersisted"], 0);
+  EXPECT_EQ(DatabaseQuantity("A"), 5);
+}
+
+}  // namespace
+}  // namespace invsync::testing
