@@ -1,7 +1,9 @@
 -- Acknowledges persisted stream entries and, for each entry acknowledged now (not before),
--- lowers the SKU's in-flight count and raises its persisted count, in one step.
+-- lowers the SKU's in-flight count, raises its persisted count and applies its compensations, in
+-- one step (so a crash before this script repeats none of it, and a replay after it none twice).
 -- KEYS: 1 event stream, 2 in-flight counts, 3 persisted counts
--- ARGV: 1 consumer group, then per entry: stream id, number of SKUs n, n SKUs
+-- ARGV: 1 consumer group, then per entry: stream id, number of SKUs n, n SKUs, number of
+--       compensations m, m pairs (inventory key, amount to add if the key exists)
 -- Reply: number of entries acknowledged by this call.
 local stream_key, inflight_key, persisted_key = KEYS[1], KEYS[2], KEYS[3]
 local group = ARGV[1]
@@ -9,6 +11,7 @@ local acknowledged = 0
 local i = 2
 while i <= #ARGV do
   local id, skus = ARGV[i], tonumber(ARGV[i + 1])
+  local compensations = tonumber(ARGV[i + 2 + skus])
   local now_acked = redis.call('XACK', stream_key, group, id)
   acknowledged = acknowledged + now_acked
   if now_acked == 1 then
@@ -19,7 +22,14 @@ while i <= #ARGV do
       end
       redis.call('HINCRBY', persisted_key, sku, 1)
     end
+    for c = 1, compensations do
+      local key = ARGV[i + 1 + skus + 2 * c]
+      -- A key not cached is left alone: the next fill reads the database, which is right.
+      if redis.call('EXISTS', key) == 1 then
+        redis.call('HINCRBY', key, 'quantity', tonumber(ARGV[i + 2 + skus + 2 * c]))
+      end
+    end
   end
-  i = i + 2 + skus
+  i = i + 3 + skus + 2 * compensations
 end
 return acknowledged

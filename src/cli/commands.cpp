@@ -278,7 +278,8 @@ int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
                                       .batch_wait = settings.persister_batch_wait,
                                       .claim_idle = settings.persister_claim_idle,
                                       .max_backoff = settings.persister_max_backoff,
-                                      .redis_timeout = settings.redis_timeout};
+                                      .redis_timeout = settings.redis_timeout,
+                                      .key_prefix = settings.redis_key_prefix};
   persister::Persister persister(*parts.redis, *parts.store, options);
   spdlog::info("persister {} draining {} into the database", persister.consumer(),
                core::Keys::kEvents);

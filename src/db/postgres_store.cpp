@@ -49,6 +49,15 @@ WITH input AS (
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM input), (SELECT count(*) FROM applied)
 )sql";
 
+// Duplicates whose ledger row came from another stream entry (see LateReplay). Run in the same
+// transaction after the insert, so this batch's own rows match their stream ids and drop out.
+constexpr std::string_view kLateReplaysSql = R"sql(
+SELECT i.stream_id, i.sku, i.delta
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS i(event_id, sku, delta, stream_id)
+JOIN invsync_ledger l ON l.event_id = i.event_id AND l.sku = i.sku
+WHERE l.stream_id <> i.stream_id
+)sql";
+
 }  // namespace
 
 class PostgresStore::Lease {
@@ -191,9 +200,17 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
         conn->Exec(kApplyEventsSql, {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
                                      detail::ArrayLiteral(deltas), detail::ArrayLiteral(kinds),
                                      detail::ArrayLiteral(refs), detail::ArrayLiteral(stream_ids)});
-    conn->ExecScript("COMMIT");
     outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));
     outcome.duplicate_rows = static_cast<std::size_t>(result.Int64(0, 1)) - outcome.applied_rows;
+    if (outcome.duplicate_rows > 0) {
+      auto late = conn->Exec(kLateReplaysSql, {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
+                                              detail::ArrayLiteral(deltas), detail::ArrayLiteral(stream_ids)});
+      for (int row = 0; row < late.rows(); ++row) {
+        outcome.late_replays.push_back(
+            {std::string(late.Text(row, 0)), std::string(late.Text(row, 1)), late.Int64(row, 2)});
+      }
+    }
+    conn->ExecScript("COMMIT");
   } catch (...) {
     if (!conn->broken()) {
       try {

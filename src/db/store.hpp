@@ -27,10 +27,20 @@ struct StockEvent {
   [[nodiscard]] std::string EventId() const { return kind + ":" + ref; }
 };
 
+/// A ledger row that was already there, written from a *different* stream entry: the business id
+/// was accepted again by Redis after its idempotency record expired. The database keeps the first;
+/// Redis must give the second one's delta back.
+struct LateReplay {
+  std::string stream_id;
+  std::string sku;
+  std::int64_t delta = 0;
+};
+
 /// What applying a batch did.
 struct ApplyOutcome {
   std::size_t applied_rows = 0;    ///< ledger rows inserted (and quantities changed)
   std::size_t duplicate_rows = 0;  ///< rows already in the ledger: replays, changed nothing
+  std::vector<LateReplay> late_replays;
 };
 
 /// One ledger row, for tests and audits.

@@ -233,6 +233,7 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
   while (true) {
     try {
       auto outcome = store_.ApplyEvents(events);
+      NoteLateReplays(entries, outcome.late_replays);
       counters_.events.fetch_add(static_cast<std::int64_t>(events.size()));
       counters_.duplicate_rows.fetch_add(static_cast<std::int64_t>(outcome.duplicate_rows));
       counters_.batches.fetch_add(1);
@@ -273,6 +274,21 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
   }
 }
 
+void Persister::NoteLateReplays(std::vector<Entry>& entries,
+                                const std::vector<db::LateReplay>& late) {
+  for (const auto& replay : late) {
+    for (auto& entry : entries) {
+      if (entry.stream_id == replay.stream_id && entry.event) {
+        counters_.late_replays.fetch_add(1);
+        spdlog::warn("persister {}: {} was accepted again after the idempotency window; the "
+                     "database kept the first, Redis gives back {} of {}",
+                     options_.consumer, entry.event->EventId(), -replay.delta, replay.sku);
+        entry.compensations.push_back({options_.key_prefix + replay.sku, -replay.delta});
+      }
+    }
+  }
+}
+
 void Persister::PersistOne(Entry& entry, const std::stop_token& stop) {
   std::vector<Entry> single;
   single.push_back(std::move(entry));
@@ -295,6 +311,11 @@ void Persister::Acknowledge(const std::vector<Entry>& entries) {
       for (const auto& delta : event->deltas) {
         call.args.push_back(delta.sku);
       }
+    }
+    call.args.push_back(std::to_string(entry.compensations.size()));
+    for (const auto& compensation : entry.compensations) {
+      call.args.push_back(compensation.sku);  // the inventory key
+      call.args.push_back(std::to_string(compensation.delta));
     }
   }
   auto conn = redis_.Acquire();

@@ -30,6 +30,7 @@ struct PersisterOptions {
   std::chrono::milliseconds max_backoff{5000};  ///< longest pause between database retries
   std::chrono::milliseconds poll{500};          ///< longest blocking read when idle
   std::chrono::milliseconds redis_timeout{2000};
+  std::string key_prefix = "inventory:";  ///< of the per-SKU stock hashes
 };
 
 /// How far the database is behind Redis.
@@ -51,6 +52,7 @@ struct PersisterCounters {
   std::atomic<std::int64_t> dead_letters{0};
   std::atomic<std::int64_t> database_errors{0};
   std::atomic<std::int64_t> last_batch_size{0};
+  std::atomic<std::int64_t> late_replays{0};  ///< ids accepted again after the retention window
 };
 
 /// Drains the Redis event stream into the database: batches of up to N events or T ms, each in
@@ -75,6 +77,7 @@ class Persister {
     std::optional<db::StockEvent> event;  ///< nullopt: malformed
     std::string problem;                  ///< why it is dead-lettered
     bool dead = false;                    ///< malformed, or rejected by the database
+    std::vector<db::SkuDelta> compensations;  ///< late replays to give back in Redis
   };
 
   void EnsureGroup();
@@ -84,6 +87,7 @@ class Persister {
   /// Persists with retries; entries the database rejects for good are marked dead.
   void Persist(std::vector<Entry>& entries, const std::stop_token& stop);
   void PersistOne(Entry& entry, const std::stop_token& stop);
+  void NoteLateReplays(std::vector<Entry>& entries, const std::vector<db::LateReplay>& late);
   void Acknowledge(const std::vector<Entry>& entries);
   void DeadLetter(const std::vector<Entry>& entries);
 

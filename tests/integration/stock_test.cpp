@@ -254,6 +254,22 @@ TEST_F(StockTest, InvalidInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(RedisQuantity("A"), std::nullopt);  // nothing even loaded
 }
 
+// After Redis forgot an order id (retention expired), a retry of it is accepted again by Redis;
+// the database keeps the first and the persister gives the second deduction back in Redis.
+TEST_F(StockTest, OrderReplayedAfterTheRetentionWindowIsGivenBack) {
+  SeedDatabase("A", 10);
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 3}}).status, StockStatus::kOk);
+  Drain();
+  Redis({"DEL", "invsync:order:o1"});  // what expiry of the idempotency record does
+  auto late = stock().Deduct("o1", {{"A", 3}});
+  ASSERT_EQ(late.status, StockStatus::kOk);
+  EXPECT_EQ(RedisQuantity("A"), 4);
+  Drain();
+  EXPECT_EQ(RedisQuantity("A"), 7);
+  EXPECT_EQ(DatabaseQuantity("A"), 7);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'o1'"), 1);
+}
+
 // Race "fill vs unpersisted events": a key that vanished while its events were still in the
 // stream must not be refilled from the database without them.
 TEST_F(StockTest, VanishedKeyIsNotRefilledBeforeItsEventsArePersisted) {
