@@ -203,8 +203,9 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
     outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));
     outcome.duplicate_rows = static_cast<std::size_t>(result.Int64(0, 1)) - outcome.applied_rows;
     if (outcome.duplicate_rows > 0) {
-      auto late = conn->Exec(kLateReplaysSql, {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
-                                              detail::ArrayLiteral(deltas), detail::ArrayLiteral(stream_ids)});
+      auto late = conn->Exec(kLateReplaysSql,
+                             {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
+                              detail::ArrayLiteral(deltas), detail::ArrayLiteral(stream_ids)});
       for (int row = 0; row < late.rows(); ++row) {
         outcome.late_replays.push_back(
             {std::string(late.Text(row, 0)), std::string(late.Text(row, 1)), late.Int64(row, 2)});

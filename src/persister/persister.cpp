@@ -136,7 +136,7 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
 std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds block) {
   std::vector<Entry> entries;
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_claim_ > options_.claim_idle / 2) {
+  if (claim_cursor_ != "0-0" || now - last_claim_ > options_.claim_idle / 2) {
     last_claim_ = now;
     Claim(entries);
   }
@@ -199,7 +199,7 @@ void Persister::Claim(std::vector<Entry>& entries) {
   redis::Value reply;
   try {
     reply = reader_.Command({"XAUTOCLAIM", Keys::kEvents, Keys::kPersisterGroup, options_.consumer,
-                             idle, "0-0", "COUNT", count});
+                             idle, claim_cursor_, "COUNT", count});
   } catch (const PermanentError& error) {
     if (std::string_view(error.what()).find("NOGROUP") == std::string_view::npos) {
       throw;
@@ -207,7 +207,13 @@ void Persister::Claim(std::vector<Entry>& entries) {
     EnsureGroup();
     return;
   }
+  // Redis scans a bounded part of the pending list per call; continue from where it stopped so
+  // entries behind a long list of busy ones are reached too ("0-0" when the scan wrapped).
+  claim_cursor_ = reply.At(0).AsString();
   for (const auto& item : reply.At(1).AsArray()) {
+    if (item.IsNil()) {
+      continue;  // entry deleted from the stream while pending (Redis < 7 reports it as nil)
+    }
     Entry entry{.stream_id = item.At(0).AsString()};
     entry.event = DecodeEvent(entry.stream_id, item.At(1), entry.problem);
     entry.dead = !entry.event;
@@ -280,9 +286,10 @@ void Persister::NoteLateReplays(std::vector<Entry>& entries,
     for (auto& entry : entries) {
       if (entry.stream_id == replay.stream_id && entry.event) {
         counters_.late_replays.fetch_add(1);
-        spdlog::warn("persister {}: {} was accepted again after the idempotency window; the "
-                     "database kept the first, Redis gives back {} of {}",
-                     options_.consumer, entry.event->EventId(), -replay.delta, replay.sku);
+        spdlog::warn(
+            "persister {}: {} was accepted again after the idempotency window; the "
+            "database kept the first, Redis gives back {} of {}",
+            options_.consumer, entry.event->EventId(), -replay.delta, replay.sku);
         entry.compensations.push_back({options_.key_prefix + replay.sku, -replay.delta});
       }
     }

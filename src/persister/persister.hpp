@@ -74,9 +74,9 @@ class Persister {
  private:
   struct Entry {
     std::string stream_id;
-    std::optional<db::StockEvent> event;  ///< nullopt: malformed
-    std::string problem;                  ///< why it is dead-lettered
-    bool dead = false;                    ///< malformed, or rejected by the database
+    std::optional<db::StockEvent> event;      ///< nullopt: malformed
+    std::string problem;                      ///< why it is dead-lettered
+    bool dead = false;                        ///< malformed, or rejected by the database
     std::vector<db::SkuDelta> compensations;  ///< late replays to give back in Redis
   };
 
@@ -99,6 +99,7 @@ class Persister {
   redis::Connection reader_;
   PersisterCounters counters_;
   std::chrono::steady_clock::time_point last_claim_{};
+  std::string claim_cursor_ = "0-0";  ///< where the next XAUTOCLAIM scan of the pending list starts
   std::chrono::steady_clock::time_point last_trim_{};
 };
 

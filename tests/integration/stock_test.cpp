@@ -254,6 +254,26 @@ TEST_F(StockTest, InvalidInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(RedisQuantity("A"), std::nullopt);  // nothing even loaded
 }
 
+TEST_F(StockTest, TrimmingRemovesOnlyAcknowledgedHistory) {
+  SeedDatabase("A", 100);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(stock().Deduct("o" + std::to_string(i), {{"A", 1}}).status, StockStatus::kOk);
+  }
+  auto trim = [this] {
+    auto conn = pool().Acquire();
+    return persister::ReadLag(*conn, stock().scripts(), /*trim=*/true);
+  };
+  EXPECT_EQ(trim().stream_length, 20);  // nothing persisted yet: nothing may go
+  Drain();
+  auto lag = trim();
+  EXPECT_EQ(lag.unpersisted(), 0);
+  EXPECT_LE(lag.stream_length, 1);  // the last delivered entry may stay as the group's marker
+  ASSERT_EQ(stock().Deduct("after", {{"A", 1}}).status, StockStatus::kOk);
+  EXPECT_EQ(trim().unpersisted(), 1);
+  Drain();
+  EXPECT_EQ(DatabaseQuantity("A"), 79);
+}
+
 // After Redis forgot an order id (retention expired), a retry of it is accepted again by Redis;
 // the database keeps the first and the persister gives the second deduction back in Redis.
 TEST_F(StockTest, OrderReplayedAfterTheRetentionWindowIsGivenBack) {
