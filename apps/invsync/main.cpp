@@ -1,12 +1,12 @@
 // invsync: wiring only. Parses the command line and configuration, builds the parts and hands
 // them to the command that was asked for.
 #include <fmt/format.h>
-#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <ctime>
 #include <iostream>
 #include <mutex>
@@ -209,4 +209,11 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Run(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (...) {
+    // Run reports every failure itself; this only keeps an escaping exception from aborting.
+    return cli::kExitInternal;
+  }
+}

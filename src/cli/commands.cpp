@@ -201,7 +201,7 @@ int ShowOrder(Parts& parts, const std::string& order_id, const Output& output) {
 }
 
 int Restock(Parts& parts, const std::string& sku, const std::string& quantity,
-            std::optional<std::string> request_id, const Output& output) {
+            const std::optional<std::string>& request_id, const Output& output) {
   auto parsed = ParseQuantity(quantity);
   if (!parsed) {
     return Usage(output, fmt::format("invalid quantity \"{}\": expected a whole number", quantity));
@@ -211,7 +211,7 @@ int Restock(Parts& parts, const std::string& sku, const std::string& quantity,
 }
 
 int Set(Parts& parts, const std::string& sku, const std::string& quantity,
-        std::optional<std::string> request_id, const Output& output) {
+        const std::optional<std::string>& request_id, const Output& output) {
   auto parsed = ParseQuantity(quantity);
   if (!parsed) {
     return Usage(output, fmt::format("invalid quantity \"{}\": expected a whole number", quantity));

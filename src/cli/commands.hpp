@@ -46,9 +46,9 @@ int Cancel(Parts& parts, const std::string& order_id, const Output& output);
 int ShowOrder(Parts& parts, const std::string& order_id, const Output& output);
 /// A missing request id gets a random one (printed), so a retry by hand is a new request.
 int Restock(Parts& parts, const std::string& sku, const std::string& quantity,
-            std::optional<std::string> request_id, const Output& output);
+            const std::optional<std::string>& request_id, const Output& output);
 int Set(Parts& parts, const std::string& sku, const std::string& quantity,
-        std::optional<std::string> request_id, const Output& output);
+        const std::optional<std::string>& request_id, const Output& output);
 int Status(Parts& parts, const Output& output);
 int Migrate(Parts& parts, const Output& output);
 /// Runs persisters until stop is requested, then finishes the batch in hand.
