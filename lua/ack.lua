@@ -8,6 +8,7 @@
 local stream_key, inflight_key, persisted_key = KEYS[1], KEYS[2], KEYS[3]
 local group = ARGV[1]
 local acknowledged = 0
+local per_sku = {}  -- events acknowledged now, per SKU: one counter update per SKU, not per event
 local i = 2
 while i <= #ARGV do
   local id, skus = ARGV[i], tonumber(ARGV[i + 1])
@@ -17,10 +18,7 @@ while i <= #ARGV do
   if now_acked == 1 then
     for j = 1, skus do
       local sku = ARGV[i + 1 + j]
-      if redis.call('HINCRBY', inflight_key, sku, -1) <= 0 then
-        redis.call('HDEL', inflight_key, sku)
-      end
-      redis.call('HINCRBY', persisted_key, sku, 1)
+      per_sku[sku] = (per_sku[sku] or 0) + 1
     end
     for c = 1, compensations do
       local key = ARGV[i + 1 + skus + 2 * c]
@@ -31,5 +29,11 @@ while i <= #ARGV do
     end
   end
   i = i + 3 + skus + 2 * compensations
+end
+for sku, count in pairs(per_sku) do
+  if redis.call('HINCRBY', inflight_key, sku, -count) <= 0 then
+    redis.call('HDEL', inflight_key, sku)
+  end
+  redis.call('HINCRBY', persisted_key, sku, count)
 end
 return acknowledged

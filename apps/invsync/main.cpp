@@ -182,8 +182,10 @@ int Run(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
     redis::Pool redis(redis::Endpoint::Parse(settings.redis_url),
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
-    db::PostgresStore store(settings.database_url,
-                            static_cast<std::size_t>(settings.database_pool_size));
+    db::PostgresStore store(
+        settings.database_url,
+        // Persisters each hold a connection per batch; readers keep theirs.
+        static_cast<std::size_t>(settings.database_pool_size + settings.persister_threads));
     core::StockOptions options{.limits = {.max_line_quantity = settings.stock_max_line_quantity,
                                           .max_order_lines = settings.stock_max_order_lines},
                                .idempotency_retention = settings.stock_idempotency_retention,

@@ -280,15 +280,28 @@ int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
                                       .max_backoff = settings.persister_max_backoff,
                                       .redis_timeout = settings.redis_timeout,
                                       .key_prefix = settings.redis_key_prefix};
-  persister::Persister persister(*parts.redis, *parts.store, options);
-  spdlog::info("persister {} draining {} into the database", persister.consumer(),
+  std::vector<std::unique_ptr<persister::Persister>> persisters;
+  for (int i = 0; i < settings.persister_threads; ++i) {
+    persisters.push_back(
+        std::make_unique<persister::Persister>(*parts.redis, *parts.store, options));
+  }
+  spdlog::info("{} persister(s) draining {} into the database", persisters.size(),
                core::Keys::kEvents);
-  persister.Run(stop);
-  const auto& counters = persister.counters();
-  spdlog::info("persister {} stopped after {} events in {} batches", persister.consumer(),
-               counters.events.load(), counters.batches.load());
+  {
+    std::vector<std::jthread> threads;
+    for (auto& persister : persisters) {
+      threads.emplace_back([&persister, &stop] { persister->Run(stop); });
+    }
+  }
+  std::int64_t events = 0;
+  std::int64_t batches = 0;
+  for (const auto& persister : persisters) {
+    events += persister->counters().events.load();
+    batches += persister->counters().batches.load();
+  }
+  spdlog::info("persisters stopped after {} events in {} batches", events, batches);
   if (output.json) {
-    PrintJson(output, {{"events", counters.events.load()}, {"batches", counters.batches.load()}});
+    PrintJson(output, {{"events", events}, {"batches", batches}});
   }
   return kExitOk;
 }

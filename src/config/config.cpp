@@ -234,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 19> kSettings{{
+const std::array<SettingDef, 20> kSettings{{
     {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
@@ -264,6 +264,9 @@ const std::array<SettingDef, 19> kSettings{{
      BoolField{&Settings::persister_enabled}},
     {"persister.batch_size", "most stream events written in one transaction",
      IntField<int>{&Settings::persister_batch_size, 1, 100'000}},
+    {"persister.threads",
+     "persisters per process, each a consumer of the stream with its own database connection",
+     IntField<int>{&Settings::persister_threads, 1, 64}},
     {"persister.batch_wait", "how long to wait for a batch to fill",
      DurationField{&Settings::persister_batch_wait, milliseconds(0), seconds(10)}},
     {"persister.claim_idle", "idle time after which another consumer's events are claimed",

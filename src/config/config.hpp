@@ -30,7 +30,9 @@ struct Settings {
   std::chrono::milliseconds stock_fill_wait{std::chrono::seconds(3)};
   // [persister]
   bool persister_enabled = true;
-  int persister_batch_size = 1000;
+  int persister_batch_size = 2000;
+  /// Several overlap one batch's database commit with other batches' Redis reads and acks.
+  int persister_threads = 4;
   std::chrono::milliseconds persister_batch_wait{5};
   std::chrono::milliseconds persister_claim_idle{std::chrono::seconds(30)};
   std::chrono::milliseconds persister_max_backoff{std::chrono::seconds(5)};

@@ -21,6 +21,7 @@ struct Migration {
 // Versioned migrations, applied in order, each once. Append; never edit a released one.
 const std::array kMigrations = {
     Migration{1, "init", sql::k001Init},
+    Migration{2, "inventory_fillfactor", sql::k002InventoryFillfactor},
 };
 
 // Any fixed number shared by all invsync processes; serialises concurrent migrators.
@@ -49,6 +50,21 @@ WITH input AS (
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM input), (SELECT count(*) FROM applied)
 )sql";
 
+// The common case, no event seen before: a plain insert (cheaper than ON CONFLICT, which inserts
+// speculatively) followed by the stock change of each SKU, summed by the caller. A replayed event
+// makes the insert fail with a unique violation, and the batch is redone with kApplyEventsSql.
+constexpr std::string_view kInsertLedgerSql = R"sql(
+INSERT INTO invsync_ledger (event_id, sku, delta, kind, ref, stream_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+)sql";
+
+// Rows in SKU order, so concurrent persisters lock inventory rows in the same order.
+constexpr std::string_view kAddStockSql = R"sql(
+INSERT INTO inventory AS i (sku, quantity)
+SELECT * FROM unnest($1::text[], $2::bigint[])
+ON CONFLICT (sku) DO UPDATE SET quantity = i.quantity + EXCLUDED.quantity, updated_at = now()
+)sql";
+
 // Duplicates whose ledger row came from another stream entry (see LateReplay). Run in the same
 // transaction after the insert, so this batch's own rows match their stream ids and drop out.
 constexpr std::string_view kLateReplaysSql = R"sql(
@@ -74,6 +90,7 @@ class PostgresStore::Lease {
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   detail::PgConnection* operator->() const { return connection_.get(); }
+  detail::PgConnection& operator*() const { return *connection_; }
 
  private:
   PostgresStore* store_;
@@ -169,59 +186,92 @@ std::map<std::string, std::int64_t> PostgresStore::LoadQuantities(
   return found;
 }
 
-ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
-  std::vector<std::string> event_ids;
-  std::vector<std::string> skus;
-  std::vector<std::string> deltas;
-  std::vector<std::string> kinds;
-  std::vector<std::string> refs;
-  std::vector<std::string> stream_ids;
-  for (const auto& event : events) {
-    std::string event_id = event.EventId();
-    for (const auto& line : event.deltas) {
-      event_ids.push_back(event_id);
-      skus.push_back(line.sku);
-      deltas.push_back(std::to_string(line.delta));
-      kinds.push_back(event.kind);
-      refs.push_back(event.ref);
-      stream_ids.push_back(event.stream_id);
-    }
-  }
-  ApplyOutcome outcome;
-  if (event_ids.empty()) {
-    return outcome;
-  }
-  auto conn = Acquire();
-  conn->ExecScript("BEGIN");
-  try {
-    // Marks this transaction's writes as coming from Redis, so change capture skips them.
-    conn->Exec("SELECT set_config('invsync.origin', 'redis', true)");
-    auto result =
-        conn->Exec(kApplyEventsSql, {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
-                                     detail::ArrayLiteral(deltas), detail::ArrayLiteral(kinds),
-                                     detail::ArrayLiteral(refs), detail::ArrayLiteral(stream_ids)});
-    outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));
-    outcome.duplicate_rows = static_cast<std::size_t>(result.Int64(0, 1)) - outcome.applied_rows;
-    if (outcome.duplicate_rows > 0) {
-      auto late = conn->Exec(kLateReplaysSql,
-                             {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
-                              detail::ArrayLiteral(deltas), detail::ArrayLiteral(stream_ids)});
-      for (int row = 0; row < late.rows(); ++row) {
-        outcome.late_replays.push_back(
-            {std::string(late.Text(row, 0)), std::string(late.Text(row, 1)), late.Int64(row, 2)});
+namespace {
+
+// The batch as the parallel arrays the statements take, plus each SKU's total (sorted by SKU).
+struct BatchArrays {
+  std::vector<std::string> event_ids, skus, deltas, kinds, refs, stream_ids;
+  std::vector<std::string> total_skus, totals;
+
+  explicit BatchArrays(std::span<const StockEvent> events) {
+    std::map<std::string, std::int64_t> per_sku;
+    for (const auto& event : events) {
+      std::string event_id = event.EventId();
+      for (const auto& line : event.deltas) {
+        event_ids.push_back(event_id);
+        skus.push_back(line.sku);
+        deltas.push_back(std::to_string(line.delta));
+        kinds.push_back(event.kind);
+        refs.push_back(event.ref);
+        stream_ids.push_back(event.stream_id);
+        per_sku[line.sku] += line.delta;
       }
     }
-    conn->ExecScript("COMMIT");
+    for (const auto& [sku, total] : per_sku) {
+      total_skus.push_back(sku);
+      totals.push_back(std::to_string(total));
+    }
+  }
+  [[nodiscard]] std::vector<std::optional<std::string>> Ledger() const {
+    return {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
+            detail::ArrayLiteral(deltas),    detail::ArrayLiteral(kinds),
+            detail::ArrayLiteral(refs),      detail::ArrayLiteral(stream_ids)};
+  }
+};
+
+// Runs `work` in a transaction whose writes are marked as coming from Redis, so change capture
+// skips them; rolls back on any failure.
+template <typename Work>
+void InRedisTransaction(detail::PgConnection& conn, Work&& work) {
+  conn.ExecScript("BEGIN; SELECT set_config('invsync.origin', 'redis', true)");
+  try {
+    work();
+    conn.ExecScript("COMMIT");
   } catch (...) {
-    if (!conn->broken()) {
+    if (!conn.broken()) {
       try {
-        conn->ExecScript("ROLLBACK");
+        conn.ExecScript("ROLLBACK");
       } catch (const Error&) {
         // The original failure is the one worth reporting.
       }
     }
     throw;
   }
+}
+
+}  // namespace
+
+ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
+  const BatchArrays batch(events);
+  ApplyOutcome outcome;
+  if (batch.event_ids.empty()) {
+    return outcome;
+  }
+  const auto ledger = batch.Ledger();
+  auto conn = Acquire();
+  try {
+    InRedisTransaction(*conn, [&] {
+      conn->Exec(kInsertLedgerSql, ledger);
+      conn->Exec(kAddStockSql,
+                 {detail::ArrayLiteral(batch.total_skus), detail::ArrayLiteral(batch.totals)});
+    });
+    outcome.applied_rows = batch.event_ids.size();
+    return outcome;
+  } catch (const detail::UniqueViolation&) {
+    // Some events were applied before (a re-delivery after a crash): take the careful path.
+  }
+  InRedisTransaction(*conn, [&] {
+    auto result = conn->Exec(kApplyEventsSql, ledger);
+    outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));
+    outcome.duplicate_rows = static_cast<std::size_t>(result.Int64(0, 1)) - outcome.applied_rows;
+    if (outcome.duplicate_rows > 0) {
+      auto late = conn->Exec(kLateReplaysSql, {ledger[0], ledger[1], ledger[2], ledger[5]});
+      for (int row = 0; row < late.rows(); ++row) {
+        outcome.late_replays.push_back(
+            {std::string(late.Text(row, 0)), std::string(late.Text(row, 1)), late.Int64(row, 2)});
+      }
+    }
+  });
   return outcome;
 }
 

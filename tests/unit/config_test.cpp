@@ -206,6 +206,8 @@ const std::vector<BadValue> kBadValues = {
     {"persister.enabled", "", ""},
     {"persister.batch_size", "0", "between 1 and 100000"},
     {"persister.batch_size", "100001", ""},
+    {"persister.threads", "0", "between 1 and 64"},
+    {"persister.threads", "65", ""},
     {"persister.batch_wait", "11s", "between 0ms and 10s"},
     {"persister.claim_idle", "99ms", "between 100ms and 1h"},
     {"persister.claim_idle", "2h", ""},
@@ -378,7 +380,7 @@ TEST(ConfigLoadTest, ConflictingListenVariablesAreRejected) {
 
 TEST(KnownSettingsTest, EachSettingHasItsEnvironmentVariableAndFlag) {
   const auto& all = KnownSettings();
-  EXPECT_EQ(all.size(), 19U);
+  EXPECT_EQ(all.size(), 20U);
   EXPECT_EQ(Info("persister.batch_size").env, "INVSYNC_PERSISTER_BATCH_SIZE");
   EXPECT_EQ(Info("persister.batch_size").flag, "--persister-batch-size");
   EXPECT_EQ(Info("redis.url").flag, "--redis-url");

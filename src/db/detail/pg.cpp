@@ -99,6 +99,9 @@ void PgConnection::Fail(const PGresult* result, std::string_view sql) {
   if (state == nullptr || broken() || IsTransientState(state)) {
     throw TransientError(text);
   }
+  if (std::string_view(state) == "23505") {
+    throw UniqueViolation(text);
+  }
   throw PermanentError(fmt::format("{} (SQLSTATE {})", text, state));
 }
 

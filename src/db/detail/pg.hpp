@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.hpp"
+
 namespace invsync::db::detail {
 
 struct PgConnDeleter {
@@ -27,6 +29,12 @@ struct PgResultDeleter {
   }
 };
 using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
+
+/// SQLSTATE 23505: a row with the same unique key exists (a replayed ledger event).
+class UniqueViolation : public PermanentError {
+ public:
+  using PermanentError::PermanentError;
+};
 
 /// A query result; rows and columns are bounds-checked.
 class PgResult {
