@@ -18,32 +18,31 @@ if first[1] then
   return {'replay', first[2], first[3]}
 end
 
-local missing = {'not_cached'}
+-- Check every line before changing any, so a refusal changes nothing. A missing key is reported
+-- (all of them at once) so the caller loads them from the database and runs the order again.
+local missing, shortage = {'not_cached'}, nil
 for i = 1, lines do
-  if redis.call('EXISTS', KEYS[3 + i]) == 0 then
-    missing[#missing + 1] = ARGV[2 + 2 * i]
+  local sku = ARGV[2 + 2 * i]
+  local available = redis.call('HGET', KEYS[3 + i], 'quantity')
+  if not available then
+    missing[#missing + 1] = sku
+  elseif not string.match(available, '^%-?%d+$') or #available > 16 then
+    return {'corrupt', sku, available}
+  elseif not shortage and tonumber(available) < tonumber(ARGV[3 + 2 * i]) then
+    shortage = {'insufficient', sku, ARGV[3 + 2 * i], available}
   end
 end
 if #missing > 1 then
   return missing
 end
-
--- Check every line before changing any, so a refusal changes nothing.
-for i = 1, lines do
-  local sku, wanted = ARGV[2 + 2 * i], tonumber(ARGV[3 + 2 * i])
-  local available = redis.call('HGET', KEYS[3 + i], 'quantity')
-  if not available or not string.match(available, '^%-?%d+$') or #available > 16 then
-    return {'corrupt', sku, tostring(available)}
-  end
-  if tonumber(available) < wanted then
-    return {'insufficient', sku, ARGV[3 + 2 * i], available}
-  end
+if shortage then
+  return shortage
 end
 
 local remaining, deltas = {}, {}
 for i = 1, lines do
   local sku, wanted = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', -tonumber(wanted)))
+  remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', '-' .. wanted))
   deltas[i] = sku .. ' -' .. wanted
   redis.call('HINCRBY', inflight_key, sku, 1)
 end
