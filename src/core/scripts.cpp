@@ -11,6 +11,7 @@ Scripts::Scripts()
       fill("fill", lua::kFill),
       ack("ack", lua::kAck),
       stream_state("stream_state", lua::kStreamState),
-      unlock("unlock", lua::kUnlock) {}
+      unlock("unlock", lua::kUnlock),
+      forget_consumers("forget_consumers", lua::kForgetConsumers) {}
 
 }  // namespace invsync::core

@@ -14,6 +14,7 @@ struct Scripts {
   redis::Script ack;
   redis::Script stream_state;
   redis::Script unlock;
+  redis::Script forget_consumers;
 };
 
 }  // namespace invsync::core

@@ -223,6 +223,25 @@ void Persister::Claim(std::vector<Entry>& entries) {
     spdlog::info("persister {}: claimed {} events left by another consumer", options_.consumer,
                  entries.size());
   }
+  if (claim_cursor_ == "0-0") {
+    ForgetIdleConsumers();
+  }
+}
+
+void Persister::ForgetIdleConsumers() {
+  // Every persister that ever ran left its name in the group; once a name has nothing pending and
+  // has been silent for `forget_idle` it belongs to a process that is gone.
+  auto conn = redis_.Acquire();
+  auto removed =
+      scripts_.forget_consumers
+          .Run(*conn, {{std::string(Keys::kEvents)},
+                       {std::string(Keys::kPersisterGroup),
+                        std::to_string(options_.forget_idle.count()), options_.consumer}})
+          .AsInteger();
+  if (removed > 0) {
+    spdlog::info("persister {}: removed {} idle consumers from the group", options_.consumer,
+                 removed);
+  }
 }
 
 void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop) {

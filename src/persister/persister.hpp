@@ -31,6 +31,8 @@ struct PersisterOptions {
   std::chrono::milliseconds poll{500};          ///< longest blocking read when idle
   std::chrono::milliseconds redis_timeout{2000};
   std::string key_prefix = "inventory:";  ///< of the per-SKU stock hashes
+  /// Consumers with nothing pending and silent this long are removed from the group.
+  std::chrono::milliseconds forget_idle{std::chrono::hours(1)};
 };
 
 /// How far the database is behind Redis.
@@ -84,6 +86,7 @@ class Persister {
   std::vector<Entry> ReadBatch(std::chrono::milliseconds block);
   void ReadInto(std::vector<Entry>& entries, const std::vector<std::string_view>& command);
   void Claim(std::vector<Entry>& entries);
+  void ForgetIdleConsumers();
   /// Persists with retries; entries the database rejects for good are marked dead.
   void Persist(std::vector<Entry>& entries, const std::stop_token& stop);
   void PersistOne(Entry& entry, const std::stop_token& stop);

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "process.hpp"
 #include "servers.hpp"
 
 namespace invsync::testing {
@@ -144,6 +146,29 @@ TEST_F(CliTest, StatusReportsUnpersistedEventsUntilThePersisterDrainsThem) {
   EXPECT_EQ(after.code, 0);
   EXPECT_EQ(nlohmann::json::parse(after.out)["unpersisted"], 0);
   EXPECT_EQ(DatabaseQuantity("A"), 5);
+}
+
+TEST_F(CliTest, ServeMigratesPersistsAndStopsCleanlyOnSigterm) {
+  Sql("DROP SCHEMA public CASCADE");
+  Sql("CREATE SCHEMA public");
+  InvsyncProcess serve(INVSYNC_BINARY, {"serve"});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return SqlInt(
+                   "SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                   "'invsync_migrations'") == 1;
+      },
+      std::chrono::seconds(30)))
+      << "serve did not migrate the database";
+  ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
+  ASSERT_EQ(Run({"deduct", "o1", "A:3"}).code, 0);
+  EXPECT_TRUE(WaitFor([&] { return DatabaseQuantity("A") == 7; }, std::chrono::seconds(15)))
+      << "serve's persister did not write the deduction";
+  serve.Signal(SIGTERM);
+  auto status = serve.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(status.has_value()) << "serve did not stop on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <stop_token>
@@ -28,10 +29,10 @@
 #include "common/error.hpp"
 #include "core/keys.hpp"
 #include "db/store.hpp"
+#include "process.hpp"
 #include "servers.hpp"
 
 // POSIX: unistd.h declares it only under _GNU_SOURCE.
-extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace invsync::testing {
 namespace {
@@ -54,16 +55,6 @@ class SimulatedCrash : public std::runtime_error {
 };
 
 /// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
-bool WaitFor(const std::function<bool()>& condition, Clock::duration limit) {
-  const auto deadline = Clock::now() + limit;
-  while (!condition()) {
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 /// What the accepted orders sold: what Redis and the database must show once all is persisted.
 struct Sales {
@@ -189,72 +180,6 @@ class DatabaseOutage {
 
  private:
   std::atomic<bool> down_{false};
-};
-
-/// An `invsync persist` child process, pointed at the test servers; killed and reaped if the
-/// test leaves it running.
-class PersisterProcess {
- public:
-  explicit PersisterProcess(const std::vector<std::string>& flags) {
-    std::vector<std::string> args = {INVSYNC_BINARY, "persist"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    std::vector<std::string> env;
-    for (char** var = environ; *var != nullptr; ++var) {
-      std::string_view entry(*var);
-      if (!entry.starts_with("INVSYNC_REDIS_URL=") && !entry.starts_with("INVSYNC_DATABASE_URL=")) {
-        env.emplace_back(entry);
-      }
-    }
-    env.push_back("INVSYNC_REDIS_URL=" + TestRedisUrl());
-    env.push_back("INVSYNC_DATABASE_URL=" + TestDatabaseUrl());
-    auto argv = Pointers(args);
-    auto envp = Pointers(env);
-    int rc = posix_spawn(&pid_, args.front().c_str(), nullptr, nullptr, argv.data(), envp.data());
-    if (rc != 0) {
-      throw std::system_error(rc, std::generic_category(), "posix_spawn " + args.front());
-    }
-  }
-  PersisterProcess(const PersisterProcess&) = delete;
-  PersisterProcess& operator=(const PersisterProcess&) = delete;
-  ~PersisterProcess() {
-    if (!status_) {
-      kill(pid_, SIGKILL);
-      Wait(10s);
-    }
-  }
-
-  void Signal(int signal) const {
-    ASSERT_EQ(kill(pid_, signal), 0) << std::system_category().message(errno);
-  }
-
-  /// Waits up to `limit` for the process to end; returns its wait status, nullopt if it runs on.
-  std::optional<int> Wait(Clock::duration limit) {
-    WaitFor(
-        [&] {
-          int status = 0;
-          pid_t done = waitpid(pid_, &status, WNOHANG);
-          if (done == pid_) {
-            status_ = status;
-          }
-          return status_.has_value() || done < 0;
-        },
-        limit);
-    return status_;
-  }
-
- private:
-  static std::vector<char*> Pointers(std::vector<std::string>& strings) {
-    std::vector<char*> pointers;
-    pointers.reserve(strings.size() + 1);
-    for (auto& text : strings) {
-      pointers.push_back(text.data());
-    }
-    pointers.push_back(nullptr);
-    return pointers;
-  }
-
-  pid_t pid_ = -1;
-  std::optional<int> status_;
 };
 
 /// What a persister that crashed at a fault point left behind.
@@ -427,7 +352,7 @@ TEST_F(PersisterTest, KilledPersisterProcessMidBatchIsRecovered) {
   for (int attempt = 0; attempt < 3 && !killed_holding_batch; ++attempt) {
     const std::int64_t rows_before = LedgerRows();
     const std::int64_t pending_before = Lag().pending;
-    PersisterProcess victim({"--persister-batch-size", "500"});
+    InvsyncProcess victim(INVSYNC_BINARY, {"persist", "--persister-batch-size", "500"});
     ASSERT_TRUE(
         WaitFor([&] { return LedgerRows() > rows_before && Lag().pending > pending_before; }, 30s))
         << "the persister process wrote nothing";
@@ -442,7 +367,8 @@ TEST_F(PersisterTest, KilledPersisterProcessMidBatchIsRecovered) {
   }
   ASSERT_TRUE(killed_holding_batch) << "every kill landed between two batches";
 
-  PersisterProcess rescuer({"--persister-claim-idle", "500ms", "--persister-batch-size", "500"});
+  InvsyncProcess rescuer(INVSYNC_BINARY, {"persist", "--persister-claim-idle", "500ms",
+                                          "--persister-batch-size", "500"});
   EXPECT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 120s))
       << Unpersisted() << " events still unpersisted";
   rescuer.Signal(SIGTERM);
@@ -597,6 +523,36 @@ TEST_F(PersisterTest, SameEventTwiceInOneBatchIsAppliedOnce) {
   EXPECT_EQ(DatabaseQuantity("sku-a"), 96);
   EXPECT_EQ(DatabaseQuantity("sku-b"), 48);
   EXPECT_EQ(LedgerRows(), 5);
+}
+
+TEST_F(PersisterTest, ConsumersOfGoneProcessesAreForgottenButNotThoseWithPendingEvents) {
+  ASSERT_EQ(stock().Set("A", 10, "seed").status, core::StockStatus::kOk);
+  persister::Persister setup(pool(), store(), persister_options);
+  setup.RunOnce(std::chrono::milliseconds(50));  // creates the group
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 1}}).status, core::StockStatus::kOk);
+  // "holder" takes the new event and never acknowledges it; "gone" reads nothing.
+  Redis({"XREADGROUP", "GROUP", "persister", "holder", "COUNT", "1", "STREAMS", "invsync:events",
+         ">"});
+  Redis({"XGROUP", "CREATECONSUMER", "invsync:events", "persister", "gone"});
+  auto consumer_names = [this] {
+    std::set<std::string> names;
+    const redis::Value consumers = Redis({"XINFO", "CONSUMERS", "invsync:events", "persister"});
+    for (const auto& consumer : consumers.AsArray()) {
+      names.insert(consumer.At(1).AsString());
+    }
+    return names;
+  };
+  ASSERT_EQ(consumer_names().count("gone"), 1U);
+  std::this_thread::sleep_for(300ms);
+  auto options = persister_options;
+  options.forget_idle = 200ms;
+  options.claim_idle = 10min;  // so the held event stays with "holder"
+  persister::Persister persister(pool(), store(), options);
+  persister.RunOnce(std::chrono::milliseconds(50));
+  auto names = consumer_names();
+  EXPECT_EQ(names.count("gone"), 0U);
+  EXPECT_EQ(names.count("holder"), 1U);
+  EXPECT_EQ(Lag().pending, 1);
 }
 
 }  // namespace

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace invsync::testing {
+
+/// Polls `condition` every 10 ms until it holds (true) or `limit` passes (false).
+bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit);
+
+/// The `invsync` binary run as a child process against the test servers (INVSYNC_REDIS_URL and
+/// INVSYNC_DATABASE_URL point at them); killed and reaped if the test leaves it running.
+class InvsyncProcess {
+ public:
+  InvsyncProcess(const std::string& binary, const std::vector<std::string>& args);
+  InvsyncProcess(const InvsyncProcess&) = delete;
+  InvsyncProcess& operator=(const InvsyncProcess&) = delete;
+  ~InvsyncProcess();
+
+  /// Sends a signal; fails the test if the process is gone.
+  void Signal(int signal) const;
+  /// Waits up to `limit` for the process to end; its wait status, or nullopt if it runs on.
+  std::optional<int> Wait(std::chrono::steady_clock::duration limit);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+}  // namespace invsync::testing
