@@ -80,7 +80,7 @@ struct Arguments {
 };
 
 void AddCommands(CLI::App& app, Arguments& args) {
-  app.add_subcommand("serve", "Run the service: migrate, then persist events (HTTP API to come)");
+  app.add_subcommand("serve", "Run the service: migrate, persist events, serve the HTTP API");
   app.add_subcommand("persist",
                      "Run only the persister: drain the Redis event stream into the "
                      "database");
@@ -110,18 +110,11 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
   const std::string command = app.get_subcommands().front()->get_name();
   if (command == "serve" || command == "persist") {
     SignalStop signal_stop;
-    if (command == "serve") {
-      MigrateWithRetry(*parts.store, signal_stop.token());
-      if (!parts.settings.persister_enabled) {
-        spdlog::info("persister disabled (persister.enabled = false); waiting for a signal");
-        std::condition_variable_any idle;
-        std::mutex mutex;
-        std::unique_lock lock(mutex);
-        idle.wait(lock, signal_stop.token(), [] { return false; });
-        return cli::kExitOk;
-      }
+    if (command == "persist") {
+      return cli::Persist(parts, signal_stop.token(), output);
     }
-    return cli::Persist(parts, signal_stop.token(), output);
+    MigrateWithRetry(*parts.store, signal_stop.token());
+    return cli::Serve(parts, signal_stop.token(), output);
   }
   if (command == "migrate") {
     return cli::Migrate(parts, output);
@@ -163,6 +156,10 @@ int Run(int argc, char** argv) {
         ->type_name("VALUE")
         ->group("Settings (also INVSYNC_* variables and the config file)");
   }
+  app.add_option_function<std::string>(
+         "--listen", [&args](const std::string& value) { args.overrides["server.listen"] = value; },
+         "HTTP address HOST:PORT (port 0 picks a free one); same as --server-listen")
+      ->type_name("HOST:PORT");
   AddCommands(app, args);
   try {
     app.parse(argc, argv);

@@ -4,10 +4,14 @@
 #include <fmt/ostream.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "api/handlers.hpp"
+#include "api/server.hpp"
 #include "common/error.hpp"
 #include "common/numbers.hpp"
 
@@ -272,7 +276,7 @@ int Migrate(Parts& parts, const Output& output) {
   return kExitOk;
 }
 
-int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
+PersisterGroup::PersisterGroup(Parts& parts) {
   const auto& settings = parts.settings;
   persister::PersisterOptions options{.batch_size = settings.persister_batch_size,
                                       .batch_wait = settings.persister_batch_wait,
@@ -280,29 +284,102 @@ int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
                                       .max_backoff = settings.persister_max_backoff,
                                       .redis_timeout = settings.redis_timeout,
                                       .key_prefix = settings.redis_key_prefix};
-  std::vector<std::unique_ptr<persister::Persister>> persisters;
   for (int i = 0; i < settings.persister_threads; ++i) {
-    persisters.push_back(
+    persisters_.push_back(
         std::make_unique<persister::Persister>(*parts.redis, *parts.store, options));
   }
-  spdlog::info("{} persister(s) draining {} into the database", persisters.size(),
+  for (auto& persister : persisters_) {
+    threads_.emplace_back([&persister](const std::stop_token& stop) { persister->Run(stop); });
+  }
+  spdlog::info("{} persister(s) draining {} into the database", persisters_.size(),
                core::Keys::kEvents);
-  {
-    std::vector<std::jthread> threads;
-    for (auto& persister : persisters) {
-      threads.emplace_back([&persister, &stop] { persister->Run(stop); });
-    }
+}
+
+PersisterGroup::~PersisterGroup() { Stop(); }
+
+void PersisterGroup::Stop() {
+  for (auto& thread : threads_) {
+    thread.request_stop();
   }
+  threads_.clear();  // joins: each finishes the batch in hand
+}
+
+std::int64_t PersisterGroup::Events() const {
   std::int64_t events = 0;
-  std::int64_t batches = 0;
-  for (const auto& persister : persisters) {
+  for (const auto& persister : persisters_) {
     events += persister->counters().events.load();
-    batches += persister->counters().batches.load();
   }
-  spdlog::info("persisters stopped after {} events in {} batches", events, batches);
+  return events;
+}
+
+int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
+  std::int64_t events = 0;
+  {
+    PersisterGroup persisters(parts);
+    std::condition_variable_any wake;
+    std::mutex mutex;
+    std::unique_lock lock(mutex);
+    wake.wait(lock, stop, [] { return false; });
+    persisters.Stop();
+    events = persisters.Events();
+  }
+  spdlog::info("persisters stopped after {} events", events);
   if (output.json) {
-    PrintJson(output, {{"events", events}, {"batches", batches}});
+    PrintJson(output, {{"events", events}});
   }
+  return kExitOk;
+}
+
+int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
+  const auto& settings = parts.settings;
+  std::optional<PersisterGroup> persisters;
+  if (settings.persister_enabled) {
+    persisters.emplace(parts);
+  }
+  api::Handlers handlers(*parts.stock, *parts.store, *parts.redis,
+                         {.max_many_skus = static_cast<std::size_t>(settings.server_max_many_skus),
+                          .body_limit = static_cast<std::size_t>(settings.server_body_limit)});
+  api::Server server({.listen = settings.server_listen,
+                      .io_threads = settings.server_io_threads,
+                      .workers = settings.server_workers,
+                      .read_timeout = settings.server_read_timeout,
+                      .idle_timeout = settings.server_idle_timeout,
+                      .request_deadline = settings.server_request_deadline,
+                      .max_connections = static_cast<std::size_t>(settings.server_max_connections)},
+                     handlers);
+  const auto port = server.Start();
+  const std::string host = settings.server_listen.substr(0, settings.server_listen.rfind(':'));
+  spdlog::info("listening on http://{}:{}", host, port);
+  if (output.json) {
+    PrintJson(output, {{"listening", fmt::format("{}:{}", host, port)}});
+    output.out.flush();
+  }
+  {
+    std::condition_variable_any wake;
+    std::mutex mutex;
+    std::unique_lock lock(mutex);
+    wake.wait(lock, stop, [] { return false; });
+  }
+  spdlog::info("stopping: no new connections; finishing requests in flight");
+  server.Stop();
+  if (persisters) {
+    // Everything accepted goes to the database before exit, as far as it is reachable.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        auto conn = parts.redis->Acquire();
+        if (persister::ReadLag(*conn, parts.stock->scripts()).unpersisted() == 0) {
+          break;
+        }
+      } catch (const Error& error) {
+        spdlog::warn("cannot read the stream lag: {}", error.what());
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    persisters->Stop();
+  }
+  spdlog::info("stopped");
   return kExitOk;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
@@ -51,7 +53,25 @@ int Set(Parts& parts, const std::string& sku, const std::string& quantity,
         const std::optional<std::string>& request_id, const Output& output);
 int Status(Parts& parts, const Output& output);
 int Migrate(Parts& parts, const Output& output);
+/// Runs `persister.threads` persisters in threads until stopped; each finishes its batch.
+class PersisterGroup {
+ public:
+  explicit PersisterGroup(Parts& parts);
+  ~PersisterGroup();
+  PersisterGroup(const PersisterGroup&) = delete;
+  PersisterGroup& operator=(const PersisterGroup&) = delete;
+  void Stop();
+  [[nodiscard]] std::int64_t Events() const;
+
+ private:
+  std::vector<std::unique_ptr<persister::Persister>> persisters_;
+  std::vector<std::jthread> threads_;
+};
+
 /// Runs persisters until stop is requested, then finishes the batch in hand.
 int Persist(Parts& parts, const std::stop_token& stop, const Output& output);
+/// The service: persisters and the HTTP API until stop is requested; then stops accepting,
+/// finishes requests in flight, lets the persisters write what was accepted, and returns 0.
+int Serve(Parts& parts, const std::stop_token& stop, const Output& output);
 
 }  // namespace invsync::cli

@@ -234,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 20> kSettings{{
+const std::array<SettingDef, 28> kSettings{{
     {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
@@ -277,6 +277,22 @@ const std::array<SettingDef, 20> kSettings{{
      "HTTP address HOST:PORT, IPv6 as [::1]:8080 (INVSYNC_SERVER_LISTEN is also accepted; "
      "setting both to different values is an error)",
      TextField{&Settings::server_listen, CheckListen}, "INVSYNC_LISTEN"},
+    {"server.io_threads", "HTTP I/O threads; 0 means one per core",
+     IntField<int>{&Settings::server_io_threads, 0, 256}},
+    {"server.workers", "threads running requests' calls into Redis and the database",
+     IntField<int>{&Settings::server_workers, 1, 4096}},
+    {"server.body_limit", "largest request body in bytes (413 above)",
+     IntField<std::int64_t>{&Settings::server_body_limit, 64, 64 * 1024 * 1024}},
+    {"server.request_deadline", "a request still running after this is answered 504",
+     DurationField{&Settings::server_request_deadline, milliseconds(10), minutes(10)}},
+    {"server.read_timeout", "a client must send a whole request within this",
+     DurationField{&Settings::server_read_timeout, milliseconds(100), minutes(10)}},
+    {"server.idle_timeout", "an idle keep-alive connection is closed after this",
+     DurationField{&Settings::server_idle_timeout, milliseconds(100), hours(1)}},
+    {"server.max_connections", "open connections beyond this are closed at once",
+     IntField<int>{&Settings::server_max_connections, 1, 1'000'000}},
+    {"server.max_many_skus", "most SKUs one GET /v1/inventory?sku=... may ask for",
+     IntField<int>{&Settings::server_max_many_skus, 1, 10'000}},
     {"log.level", "trace, debug, info, warn, error, critical or off",
      TextField{&Settings::log_level, CheckLogLevel}},
 }};

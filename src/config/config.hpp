@@ -16,7 +16,7 @@ struct Settings {
   // [redis]
   std::string redis_url = "redis://127.0.0.1:6379";
   std::string redis_key_prefix = "inventory:";  ///< prefix of the seed's `inventory:<sku>` hashes
-  int redis_pool_size = 16;
+  int redis_pool_size = 96;  // HTTP workers and persisters each hold one while they work
   std::chrono::milliseconds redis_timeout{2000};
   // [database]
   std::string database_url = "postgresql:///invsync";
@@ -38,6 +38,14 @@ struct Settings {
   std::chrono::milliseconds persister_max_backoff{std::chrono::seconds(5)};
   // [server]
   std::string server_listen = "127.0.0.1:8080";
+  int server_io_threads = 0;
+  int server_workers = 64;
+  std::int64_t server_body_limit = 64 * 1024;
+  std::chrono::milliseconds server_request_deadline{5000};
+  std::chrono::milliseconds server_read_timeout{10'000};
+  std::chrono::milliseconds server_idle_timeout{60'000};
+  int server_max_connections = 4096;
+  int server_max_many_skus = 100;
   // [log]
   std::string log_level = "info";
 

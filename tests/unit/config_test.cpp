@@ -380,7 +380,7 @@ TEST(ConfigLoadTest, ConflictingListenVariablesAreRejected) {
 
 TEST(KnownSettingsTest, EachSettingHasItsEnvironmentVariableAndFlag) {
   const auto& all = KnownSettings();
-  EXPECT_EQ(all.size(), 20U);
+  EXPECT_EQ(all.size(), 28U);
   EXPECT_EQ(Info("persister.batch_size").env, "INVSYNC_PERSISTER_BATCH_SIZE");
   EXPECT_EQ(Info("persister.batch_size").flag, "--persister-batch-size");
   EXPECT_EQ(Info("redis.url").flag, "--redis-url");

@@ -1,0 +1,317 @@
+#include "api/handlers.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "api/request_parsing.hpp"
+#include "common/error.hpp"
+#include "persister/persister.hpp"
+
+namespace invsync::api {
+
+namespace {
+
+using nlohmann::json;
+
+Response JsonResponse(int status, const json& body) {
+  return {.status = status, .body = body.dump()};
+}
+
+Response ErrorWith(int status, std::string_view code, std::string_view message, json details) {
+  details["code"] = code;
+  details["message"] = message;
+  return JsonResponse(status, {{"error", details}});
+}
+
+Response Invalid(const core::ValidationError& error) {
+  return ErrorWith(422, core::CodeName(error.code), error.message, {{"field", error.field}});
+}
+
+json LinesJson(const std::vector<core::LineResult>& lines) {
+  json array = json::array();
+  for (const auto& line : lines) {
+    array.push_back(
+        {{"sku", line.sku}, {"quantity", line.quantity}, {"remaining", line.remaining}});
+  }
+  return array;
+}
+
+json OrderJson(const core::OrderResult& result) {
+  return {{"order_id", result.order_id},
+          {"status", core::StateName(result.state)},
+          {"lines", LinesJson(result.lines)}};
+}
+
+// Maps a refused order operation to its status and error body.
+Response OrderRefusal(const core::OrderResult& result) {
+  switch (result.status) {
+    case core::StockStatus::kInvalid:
+      return Invalid(*result.invalid);
+    case core::StockStatus::kInsufficient: {
+      const auto& shortage = *result.shortage;
+      return ErrorWith(409, "insufficient_stock",
+                       fmt::format("insufficient stock for {}: requested {}, available {}",
+                                   shortage.sku, shortage.requested, shortage.available),
+                       {{"sku", shortage.sku},
+                        {"requested", shortage.requested},
+                        {"available", shortage.available}});
+    }
+    case core::StockStatus::kUnknownSku:
+      return ErrorWith(404, "unknown_sku", fmt::format("unknown SKU {}", result.unknown_sku),
+                       {{"sku", result.unknown_sku}});
+    case core::StockStatus::kUnknownOrder:
+      return ErrorWith(404, "unknown_order", fmt::format("unknown order {}", result.order_id),
+                       {{"order_id", result.order_id}});
+    case core::StockStatus::kOrderConflict:
+      return ErrorWith(
+          409, "order_conflict",
+          fmt::format("order {} was already placed with different lines", result.order_id),
+          {{"order_id", result.order_id}});
+    default:
+      return ErrorWith(500, "internal", "unexpected order outcome", json::object());
+  }
+}
+
+Response StockRefusal(const core::StockResult& result, const std::string& request_id) {
+  switch (result.status) {
+    case core::StockStatus::kInvalid:
+      return Invalid(*result.invalid);
+    case core::StockStatus::kUnknownSku:
+      return ErrorWith(404, "unknown_sku", fmt::format("unknown SKU {}", result.sku),
+                       {{"sku", result.sku}});
+    case core::StockStatus::kRequestConflict:
+      return ErrorWith(
+          409, "request_conflict",
+          fmt::format("request id {} was already used for a different change", request_id),
+          {{"request_id", request_id}});
+    default:
+      return ErrorWith(500, "internal", "unexpected stock outcome", json::object());
+  }
+}
+
+}  // namespace
+
+Response ErrorResponse(int status, std::string_view code, std::string_view message) {
+  return ErrorWith(status, code, message, json::object());
+}
+
+Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& redis,
+                   HandlerOptions options)
+    : stock_(stock), store_(store), redis_(redis), options_(options) {}
+
+Response Handlers::Handle(const Request& request) {
+  try {
+    return Dispatch(request);
+  } catch (const RequestError& error) {
+    auto response = ErrorWith(error.status, error.code, error.what(),
+                              error.field.empty() ? json::object() : json{{"field", error.field}});
+    response.route = error.route;
+    return response;
+  } catch (const TransientError& error) {
+    auto response = ErrorResponse(503, "unavailable", error.what());
+    response.headers["Retry-After"] = "1";
+    return response;
+  } catch (const std::exception& error) {
+    return ErrorResponse(500, "internal", error.what());
+  }
+}
+
+Response Handlers::Dispatch(const Request& request) {
+  const Target target = ParseTarget(request.target);
+  const auto& path = target.segments;
+  auto route = [&](std::string_view name, std::initializer_list<std::string_view> allowed,
+                   auto&& handle) -> Response {
+    for (std::string_view method : allowed) {
+      if (request.method == method) {
+        Response response = handle();
+        response.route = name;
+        return response;
+      }
+    }
+    std::string allow;
+    for (std::string_view method : allowed) {
+      allow += allow.empty() ? "" : ", ";
+      allow += method;
+    }
+    Response response =
+        ErrorResponse(405, "method_not_allowed",
+                      fmt::format("{} is not allowed here; allowed: {}", request.method, allow));
+    response.headers["Allow"] = allow;
+    response.route = name;
+    return response;
+  };
+  const std::size_t n = path.size();
+  if (n == 1 && path[0] == "healthz") {
+    return route("/healthz", {"GET"}, [&] { return JsonResponse(200, {{"status", "ok"}}); });
+  }
+  if (n == 1 && path[0] == "readyz") {
+    return route("/readyz", {"GET"}, [&] { return Ready(); });
+  }
+  if (n == 2 && path[0] == "v1" && path[1] == "status") {
+    return route("/v1/status", {"GET"}, [&] { return Status(); });
+  }
+  if (n >= 2 && path[0] == "v1" && path[1] == "inventory") {
+    if (n == 2) {
+      return route("/v1/inventory", {"GET"}, [&] { return GetMany(target); });
+    }
+    if (n == 3) {
+      return route("/v1/inventory/{sku}", {"GET", "PUT"},
+                   [&] { return request.method == "GET" ? Get(path[2]) : Set(path[2], request); });
+    }
+    if (n == 4 && path[3] == "restock") {
+      return route("/v1/inventory/{sku}/restock", {"POST"},
+                   [&] { return Restock(path[2], request); });
+    }
+  }
+  if (n >= 2 && path[0] == "v1" && path[1] == "orders") {
+    if (n == 2) {
+      return route("/v1/orders", {"POST"}, [&] { return PlaceOrder(request); });
+    }
+    if (n == 3) {
+      return route("/v1/orders/{order_id}", {"GET"},
+                   [&] { return OrderJsonResponse(stock_.GetOrder(path[2])); });
+    }
+    if (n == 4 && path[3] == "cancel") {
+      return route("/v1/orders/{order_id}/cancel", {"POST"}, [&] { return Cancel(path[2]); });
+    }
+  }
+  return ErrorResponse(404, "not_found", fmt::format("no route for {}", target.path));
+}
+
+Response Handlers::Get(const std::string& sku) {
+  auto result = stock_.Get(sku);
+  if (result.status != core::StockStatus::kOk) {
+    return StockRefusal(result, "");
+  }
+  return JsonResponse(200, {{"sku", sku}, {"product_id", sku}, {"quantity", result.quantity}});
+}
+
+Response Handlers::GetMany(const Target& target) {
+  std::vector<std::string> skus;
+  for (const auto& [name, value] : target.query) {
+    if (name != "sku") {
+      throw RequestError(400, "bad_query", fmt::format("unknown query parameter \"{}\"", name));
+    }
+    skus.push_back(value);
+  }
+  if (skus.empty()) {
+    throw RequestError(400, "bad_query", "give at least one SKU: /v1/inventory?sku=A&sku=B");
+  }
+  if (skus.size() > options_.max_many_skus) {
+    throw RequestError(
+        400, "bad_query",
+        fmt::format("at most {} SKUs per request; got {}", options_.max_many_skus, skus.size()));
+  }
+  auto result = stock_.GetMany(skus);
+  if (result.status == core::StockStatus::kInvalid) {
+    return Invalid(*result.invalid);
+  }
+  json items = json::array();
+  for (const auto& [sku, quantity] : result.items) {
+    items.push_back({{"sku", sku}, {"quantity", quantity}});
+  }
+  return JsonResponse(200, {{"items", items}, {"unknown", result.unknown}});
+}
+
+Response Handlers::Set(const std::string& sku, const Request& request) {
+  const json body = ParseBody(request, options_.body_limit);
+  const std::int64_t quantity = RequiredInteger(body, "quantity");
+  std::optional<std::string> request_id = OptionalString(body, "request_id");
+  // An absolute set repeated is harmless, so the key is optional; derived from the values it
+  // makes an identical repeat a replay.
+  std::string id = request_id.value_or(fmt::format("set:{}:{}", sku, quantity));
+  if (!request_id && id.size() > core::kMaxIdLength) {
+    id = fmt::format("set:{:x}:{}", std::hash<std::string>{}(sku), quantity);
+  }
+  auto result = stock_.Set(sku, quantity, id);
+  if (result.status != core::StockStatus::kOk) {
+    return StockRefusal(result, id);
+  }
+  return JsonResponse(200,
+                      {{"sku", sku}, {"quantity", result.quantity}, {"replayed", result.replayed}});
+}
+
+Response Handlers::Restock(const std::string& sku, const Request& request) {
+  const json body = ParseBody(request, options_.body_limit);
+  const std::int64_t quantity = RequiredInteger(body, "quantity");
+  const std::string request_id = RequiredString(body, "request_id");
+  auto result = stock_.Restock(sku, quantity, request_id);
+  if (result.status != core::StockStatus::kOk) {
+    return StockRefusal(result, request_id);
+  }
+  return JsonResponse(200,
+                      {{"sku", sku}, {"quantity", result.quantity}, {"replayed", result.replayed}});
+}
+
+Response Handlers::PlaceOrder(const Request& request) {
+  const json body = ParseBody(request, options_.body_limit);
+  const std::string order_id = RequiredString(body, "order_id");
+  const std::vector<core::Line> lines = ParseLines(body);
+  auto result = stock_.Deduct(order_id, lines);
+  if (result.status != core::StockStatus::kOk) {
+    return OrderRefusal(result);
+  }
+  return JsonResponse(result.replayed ? 200 : 201, OrderJson(result));
+}
+
+Response Handlers::OrderJsonResponse(const core::OrderResult& result) {
+  if (result.status != core::StockStatus::kOk) {
+    return OrderRefusal(result);
+  }
+  return JsonResponse(200, OrderJson(result));
+}
+
+Response Handlers::Cancel(const std::string& order_id) {
+  auto result = stock_.Cancel(order_id);
+  if (result.status != core::StockStatus::kOk) {
+    return OrderRefusal(result);
+  }
+  json body = OrderJson(result);
+  body["replayed"] = result.replayed;
+  return JsonResponse(200, body);
+}
+
+Response Handlers::Status() {
+  json body = {{"outbox", nullptr}, {"syncer", nullptr}, {"last_reconcile", nullptr}};
+  try {
+    auto conn = redis_.Acquire();
+    auto lag = persister::ReadLag(*conn, stock_.scripts());
+    body["redis"] = "ok";
+    body["persister"] = {
+        {"stream_length", lag.stream_length},
+        {"pending", lag.pending},
+        {"undelivered", lag.undelivered},
+        {"unpersisted", lag.unpersisted()},
+        {"oldest_unpersisted_age_ms", lag.oldest_age ? json(lag.oldest_age->count()) : json()}};
+  } catch (const Error& error) {
+    body["redis"] = "unreachable";
+    body["redis_error"] = error.what();
+    body["persister"] = nullptr;
+  }
+  body["database"] = store_.Ping() ? "ok" : "unreachable";
+  return JsonResponse(200, body);
+}
+
+Response Handlers::Ready() {
+  std::string redis_state = "ok";
+  try {
+    auto conn = redis_.Acquire();
+    conn->Command({"PING"});
+  } catch (const Error& error) {
+    redis_state = fmt::format("unreachable: {}", error.what());
+  }
+  const bool database_ok = store_.Ping();
+  if (redis_state == "ok" && database_ok) {
+    return JsonResponse(200, {{"status", "ready"}, {"redis", "ok"}, {"database", "ok"}});
+  }
+  auto response =
+      ErrorWith(503, "not_ready", "a backing service does not answer",
+                {{"redis", redis_state}, {"database", database_ok ? "ok" : "unreachable"}});
+  response.headers["Retry-After"] = "1";
+  return response;
+}
+
+}  // namespace invsync::api

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/stock_service.hpp"
+#include "db/store.hpp"
+#include "redis/client.hpp"
+
+namespace invsync::api {
+
+struct Target;
+
+/// A request as the handlers see it, independent of the HTTP library.
+struct Request {
+  std::string method;  ///< "GET", "POST", ...
+  std::string target;  ///< path and query as sent, e.g. "/v1/inventory?sku=A&sku=B"
+  std::string content_type;
+  std::string body;
+  std::string request_id;  ///< from X-Request-Id, or generated
+};
+
+/// A response: status, JSON body and extra headers (Allow, Retry-After, ...).
+struct Response {
+  int status = 200;
+  std::string body;  ///< JSON text
+  std::map<std::string, std::string> headers;
+  std::string route = "unmatched";  ///< route template for metrics, e.g. "/v1/inventory/{sku}"
+};
+
+struct HandlerOptions {
+  std::size_t max_many_skus = 100;  ///< GET /v1/inventory?sku=... limit
+  std::size_t body_limit = 64 * 1024;
+};
+
+/// Routes requests of the v1 contract (docs/api.md) to the stock service and turns every outcome
+/// into a status and a JSON body. Never throws: infrastructure failures become 503 with
+/// Retry-After, anything unexpected 500.
+class Handlers {
+ public:
+  Handlers(core::StockService& stock, db::Store& store, redis::Pool& redis, HandlerOptions options);
+
+  [[nodiscard]] Response Handle(const Request& request);
+  [[nodiscard]] const HandlerOptions& options() const { return options_; }
+
+ private:
+  Response Dispatch(const Request& request);
+  Response Get(const std::string& sku);
+  Response GetMany(const Target& target);
+  Response Set(const std::string& sku, const Request& request);
+  Response Restock(const std::string& sku, const Request& request);
+  Response PlaceOrder(const Request& request);
+  Response OrderJsonResponse(const core::OrderResult& result);
+  Response Cancel(const std::string& order_id);
+  Response Status();
+  Response Ready();
+
+  core::StockService& stock_;
+  db::Store& store_;
+  redis::Pool& redis_;
+  HandlerOptions options_;
+};
+
+/// The JSON error body: {"error":{"code":code,"message":message, ...details}}.
+[[nodiscard]] Response ErrorResponse(int status, std::string_view code, std::string_view message);
+
+}  // namespace invsync::api

@@ -1,0 +1,216 @@
+#include "api/request_parsing.hpp"
+
+#include <fmt/format.h>
+
+namespace invsync::api {
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string Decode(std::string_view text, const char* code) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    int high = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
+    int low = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
+    if (high < 0 || low < 0) {
+      throw RequestError(400, code,
+                         fmt::format("malformed percent-escape in \"{}\"", text.substr(0, 200)));
+    }
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+// Nesting depth of a JSON text, counted without parsing (strings skipped), so a hostile body of
+// a million '[' is refused before a parser sees it.
+int JsonDepth(std::string_view text) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > kMaxJsonDepth) {
+        return deepest;
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+bool IsJsonMediaType(std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && type.back() == ' ') {
+    type.remove_suffix(1);
+  }
+  std::string lower(type);
+  for (char& c : lower) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return lower == "application/json";
+}
+
+const char* TypeName(const nlohmann::json& value) {
+  if (value.is_number_float()) {
+    return "a fractional number";
+  }
+  return value.type_name();
+}
+
+}  // namespace
+
+Target ParseTarget(std::string_view target) {
+  Target parsed;
+  auto question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  parsed.path = std::string(path);
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    std::string_view segment = path.substr(0, slash);
+    if (!segment.empty()) {
+      parsed.segments.push_back(Decode(segment, "bad_path"));
+    }
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  }
+  if (question == std::string_view::npos) {
+    return parsed;
+  }
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) {
+      continue;
+    }
+    auto equals = pair.find('=');
+    parsed.query.emplace_back(Decode(pair.substr(0, equals), "bad_query"),
+                              equals == std::string_view::npos
+                                  ? std::string()
+                                  : Decode(pair.substr(equals + 1), "bad_query"));
+  }
+  return parsed;
+}
+
+nlohmann::json ParseBody(const Request& request, std::size_t limit) {
+  if (request.body.size() > limit) {
+    throw RequestError(
+        413, "body_too_large",
+        fmt::format("body of {} bytes is over the limit of {}", request.body.size(), limit));
+  }
+  if (request.body.empty()) {
+    throw RequestError(400, "malformed_json", "this request needs a JSON object body");
+  }
+  if (!IsJsonMediaType(request.content_type)) {
+    throw RequestError(415, "unsupported_media_type",
+                       fmt::format("Content-Type must be application/json, got \"{}\"",
+                                   request.content_type.substr(0, 100)));
+  }
+  if (JsonDepth(request.body) > kMaxJsonDepth) {
+    throw RequestError(400, "malformed_json",
+                       fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
+  }
+  auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    throw RequestError(400, "malformed_json", "the body is not valid JSON");
+  }
+  if (!body.is_object()) {
+    throw RequestError(400, "malformed_json", "the body must be a JSON object");
+  }
+  return body;
+}
+
+std::int64_t RequiredInteger(const nlohmann::json& object, const std::string& name,
+                             const std::string& field) {
+  const std::string& label = field.empty() ? name : field;
+  auto it = object.find(name);
+  if (it == object.end()) {
+    throw RequestError(422, "missing_field", fmt::format("{} is required", label), label);
+  }
+  if (it->is_number_integer()) {
+    if (it->is_number_unsigned() && it->get<std::uint64_t>() > INT64_MAX) {
+      throw RequestError(422, "invalid_type",
+                         fmt::format("{} must be an integer within 64 bits", label), label);
+    }
+    return it->get<std::int64_t>();
+  }
+  throw RequestError(422, "invalid_type",
+                     fmt::format("{} must be an integer, got {}", label, TypeName(*it)), label);
+}
+
+std::string RequiredString(const nlohmann::json& object, const std::string& name,
+                           const std::string& field) {
+  const std::string& label = field.empty() ? name : field;
+  auto it = object.find(name);
+  if (it == object.end()) {
+    throw RequestError(422, "missing_field", fmt::format("{} is required", label), label);
+  }
+  if (!it->is_string()) {
+    throw RequestError(422, "invalid_type",
+                       fmt::format("{} must be a string, got {}", label, TypeName(*it)), label);
+  }
+  return it->get<std::string>();
+}
+
+std::optional<std::string> OptionalString(const nlohmann::json& object, const std::string& name) {
+  auto it = object.find(name);
+  if (it == object.end() || it->is_null()) {
+    return std::nullopt;
+  }
+  return RequiredString(object, name);
+}
+
+std::vector<core::Line> ParseLines(const nlohmann::json& body) {
+  auto it = body.find("lines");
+  if (it == body.end()) {
+    throw RequestError(422, "missing_field", "lines is required", "lines");
+  }
+  if (!it->is_array()) {
+    throw RequestError(422, "invalid_type",
+                       fmt::format("lines must be an array, got {}", TypeName(*it)), "lines");
+  }
+  std::vector<core::Line> lines;
+  lines.reserve(it->size());
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto& line = (*it)[i];
+    std::string field = fmt::format("lines[{}]", i);
+    if (!line.is_object()) {
+      throw RequestError(422, "invalid_type",
+                         fmt::format("{} must be an object, got {}", field, TypeName(line)), field);
+    }
+    lines.push_back({RequiredString(line, "sku", field + ".sku"),
+                     RequiredInteger(line, "quantity", field + ".quantity")});
+  }
+  return lines;
+}
+
+}  // namespace invsync::api

@@ -1,0 +1,326 @@
+#include "api/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace invsync::api {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+tcp::endpoint ParseListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    throw ConfigError(fmt::format("server.listen: expected HOST:PORT, got \"{}\"", listen));
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) {
+    throw ConfigError(fmt::format("server.listen: \"{}\" is not an IP address", host));
+  }
+  int port = std::stoi(listen.substr(colon + 1));
+  return {address, static_cast<unsigned short>(port)};
+}
+
+bool IsVisibleAscii(std::string_view text) {
+  constexpr std::size_t kMaxLength = 128;
+  if (text.empty() || text.size() > kMaxLength) {
+    return false;
+  }
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return fmt::format("{:016x}", engine());
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, Handlers& handlers)
+      : options_(std::move(options)),
+        handlers_(handlers),
+        io_threads_count_(options_.io_threads > 0
+                              ? options_.io_threads
+                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        ioc_(io_threads_count_),
+        acceptor_(net::make_strand(ioc_)),
+        workers_(static_cast<std::size_t>(std::max(1, options_.workers))) {}
+
+  std::uint16_t Start();
+  void Stop();
+
+  class Session;
+
+ private:
+  void Accept();
+
+  ServerOptions options_;
+  Handlers& handlers_;
+  int io_threads_count_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::thread_pool workers_;
+  std::vector<std::thread> io_threads_;
+  std::atomic<int> connections_{0};
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+class Server::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Impl& server) : stream_(std::move(socket)), server_(server) {
+    ++server_.connections_;
+  }
+  ~Session() { --server_.connections_; }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void Begin() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+  }
+
+ private:
+  // Between requests a connection may sit idle for idle_timeout; once a request has begun it must
+  // arrive whole within read_timeout (so a client trickling bytes is cut off).
+  void WaitForRequest() {
+    if (server_.stopping_) {
+      return Close();
+    }
+    if (buffer_.size() > 0) {
+      return ReadRequest();
+    }
+    stream_.expires_after(server_.options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                              if (ec) {
+                                return self->Close();
+                              }
+                              self->buffer_.commit(bytes);
+                              self->ReadRequest();
+                            });
+  }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    // One byte over the limit is enough to know the body is too large.
+    parser_->body_limit(server_.handlers_.options().body_limit);
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Refuse(
+          413, "body_too_large",
+          fmt::format("body over the limit of {} bytes", server_.handlers_.options().body_limit));
+    }
+    if (ec == http::error::header_limit) {
+      return Refuse(431, "headers_too_large",
+                    fmt::format("header section over {} bytes", kHeaderLimit));
+    }
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+      return Close();
+    }
+    if (ec) {
+      return Refuse(400, "bad_request", fmt::format("malformed HTTP request: {}", ec.message()));
+    }
+    auto message = parser_->release();
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.content_type = std::string(message[http::field::content_type]);
+    request.body = std::move(message.body());
+    auto given = message["X-Request-Id"];
+    std::string_view given_id(given.data(), given.size());
+    request.request_id = IsVisibleAscii(given_id) ? std::string(given_id) : NewRequestId();
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    Dispatch(std::move(request));
+  }
+
+  // Runs the handler on the worker pool; answers 504 if it takes longer than the deadline.
+  void Dispatch(Request request) {
+    ++server_.in_flight_;
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto deadline = std::make_shared<net::steady_timer>(stream_.get_executor());
+    deadline->expires_after(server_.options_.request_deadline);
+    auto request_id = request.request_id;
+    deadline->async_wait([self = shared_from_this(), answered, request_id](beast::error_code ec) {
+      if (!ec && !answered->exchange(true)) {
+        auto response = ErrorResponse(504, "deadline_exceeded",
+                                      "the request took longer than the server's deadline");
+        self->Write(std::move(response), request_id);
+      }
+    });
+    net::post(server_.workers_, [self = shared_from_this(), request = std::move(request), answered,
+                                 deadline]() mutable {
+      Response response = self->server_.handlers_.Handle(request);
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response), answered, deadline,
+                 id = std::move(request.request_id)]() mutable {
+                  deadline->cancel();
+                  if (!answered->exchange(true)) {
+                    self->Write(std::move(response), id);
+                  }
+                  --self->server_.in_flight_;
+                });
+    });
+  }
+
+  // Answers a request that could not be read and closes the connection.
+  void Refuse(int status, std::string_view code, std::string_view message) {
+    keep_alive_ = false;
+    ++server_.in_flight_;
+    Write(ErrorResponse(status, code, message), NewRequestId(), /*counted=*/true);
+  }
+
+  void Write(Response response, const std::string& request_id, bool counted = false) {
+    auto reply = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response.status), version_ == 0 ? 11 : version_);
+    reply->set(http::field::server, "invsync");
+    reply->set(http::field::content_type, response.status == 200 && response.route == "/metrics"
+                                              ? "text/plain; version=0.0.4"
+                                              : "application/json");
+    reply->set("X-Request-Id", request_id);
+    for (const auto& [name, value] : response.headers) {
+      reply->set(name, value);
+    }
+    reply->body() = std::move(response.body);
+    reply->keep_alive(keep_alive_ && !server_.stopping_);
+    reply->prepare_payload();
+    stream_.expires_after(server_.options_.read_timeout);
+    http::async_write(
+        stream_, *reply,
+        [self = shared_from_this(), reply, counted](beast::error_code ec, std::size_t) {
+          if (counted) {
+            --self->server_.in_flight_;
+          }
+          if (ec || !reply->keep_alive()) {
+            return self->Close();
+          }
+          self->WaitForRequest();
+        });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  Impl& server_;
+  beast::flat_buffer buffer_{8192};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+std::uint16_t Server::Impl::Start() {
+  tcp::endpoint endpoint = ParseListen(options_.listen);
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor_.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    throw ConfigError(
+        fmt::format("server.listen: cannot listen on {}: {}", options_.listen, ec.message()));
+  }
+  Accept();
+  for (int i = 0; i < io_threads_count_; ++i) {
+    io_threads_.emplace_back([this] { ioc_.run(); });
+  }
+  return acceptor_.local_endpoint().port();
+}
+
+void Server::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec != net::error::operation_aborted) {
+        spdlog::warn("accept failed: {}", ec.message());
+      }
+      if (!acceptor_.is_open()) {
+        return;
+      }
+    } else if (connections_.load() >= static_cast<int>(options_.max_connections)) {
+      beast::error_code ignored;
+      socket.close(ignored);  // over the limit: refuse rather than queue
+    } else {
+      std::make_shared<Session>(std::move(socket), *this)->Begin();
+    }
+    Accept();
+  });
+}
+
+void Server::Impl::Stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  stopping_ = true;
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ioc_.stop();
+  for (auto& thread : io_threads_) {
+    thread.join();
+  }
+  workers_.join();
+}
+
+Server::Server(ServerOptions options, Handlers& handlers)
+    : impl_(std::make_unique<Impl>(std::move(options), handlers)) {}
+
+Server::~Server() { impl_->Stop(); }
+
+std::uint16_t Server::Start() { return impl_->Start(); }
+
+void Server::Stop() { impl_->Stop(); }
+
+}  // namespace invsync::api
