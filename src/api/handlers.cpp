@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "api/request_parsing.hpp"
@@ -15,6 +16,11 @@ namespace invsync::api {
 namespace {
 
 using nlohmann::json;
+
+std::string RandomId() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", engine(), engine());
+}
 
 Response JsonResponse(int status, const json& body) {
   return {.status = status, .body = body.dump()};
@@ -100,7 +106,38 @@ Response ErrorResponse(int status, std::string_view code, std::string_view messa
 
 Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& redis,
                    HandlerOptions options)
-    : stock_(stock), store_(store), redis_(redis), options_(options) {}
+    : stock_(stock), store_(store), redis_(redis), options_(options) {
+  metrics_.AddSource([this](std::string& out) {
+    const auto& cache = stock_.counters();
+    out += "# HELP invsync_cache_requests_total Stock reads by where they were answered.\n";
+    out += "# TYPE invsync_cache_requests_total counter\n";
+    AppendSample(out, "invsync_cache_requests_total", "result=\"hit\"",
+                 static_cast<double>(cache.hits.load()));
+    AppendSample(out, "invsync_cache_requests_total", "result=\"miss\"",
+                 static_cast<double>(cache.misses.load()));
+    AppendSample(out, "invsync_cache_requests_total", "result=\"absent\"",
+                 static_cast<double>(cache.absent_hits.load()));
+    out += "# HELP invsync_cache_database_reads_total Database reads made to fill the cache.\n";
+    out += "# TYPE invsync_cache_database_reads_total counter\n";
+    AppendSample(out, "invsync_cache_database_reads_total", "",
+                 static_cast<double>(cache.database_reads.load()));
+    try {
+      auto conn = redis_.Acquire();
+      auto lag = persister::ReadLag(*conn, stock_.scripts());
+      out += "# HELP invsync_persister_unpersisted_events Accepted changes not yet in the "
+             "database.\n";
+      out += "# TYPE invsync_persister_unpersisted_events gauge\n";
+      AppendSample(out, "invsync_persister_unpersisted_events", "",
+                   static_cast<double>(lag.unpersisted()));
+      out += "# HELP invsync_persister_oldest_unpersisted_seconds Age of the oldest of them.\n";
+      out += "# TYPE invsync_persister_oldest_unpersisted_seconds gauge\n";
+      AppendSample(out, "invsync_persister_oldest_unpersisted_seconds", "",
+                   lag.oldest_age ? static_cast<double>(lag.oldest_age->count()) / 1000 : 0.0);
+    } catch (const Error&) {
+      out += "# invsync_persister_unpersisted_events unavailable: Redis unreachable\n";
+    }
+  });
+}
 
 Response Handlers::Handle(const Request& request) {
   try {
@@ -111,10 +148,12 @@ Response Handlers::Handle(const Request& request) {
     response.route = error.route;
     return response;
   } catch (const TransientError& error) {
+    metrics_.RecordError("transient");
     auto response = ErrorResponse(503, "unavailable", error.what());
     response.headers["Retry-After"] = "1";
     return response;
   } catch (const std::exception& error) {
+    metrics_.RecordError("internal");
     return ErrorResponse(500, "internal", error.what());
   }
 }
@@ -146,6 +185,11 @@ Response Handlers::Dispatch(const Request& request) {
   const std::size_t n = path.size();
   if (n == 1 && path[0] == "healthz") {
     return route("/healthz", {"GET"}, [&] { return JsonResponse(200, {{"status", "ok"}}); });
+  }
+  if (n == 1 && path[0] == "metrics") {
+    return route("/metrics", {"GET"}, [&] {
+      return Response{.status = 200, .body = metrics_.Render()};
+    });
   }
   if (n == 1 && path[0] == "readyz") {
     return route("/readyz", {"GET"}, [&] { return Ready(); });
@@ -220,12 +264,9 @@ Response Handlers::Set(const std::string& sku, const Request& request) {
   const json body = ParseBody(request, options_.body_limit);
   const std::int64_t quantity = RequiredInteger(body, "quantity");
   std::optional<std::string> request_id = OptionalString(body, "request_id");
-  // An absolute set repeated is harmless, so the key is optional; derived from the values it
-  // makes an identical repeat a replay.
-  std::string id = request_id.value_or(fmt::format("set:{}:{}", sku, quantity));
-  if (!request_id && id.size() > core::kMaxIdLength) {
-    id = fmt::format("set:{:x}:{}", std::hash<std::string>{}(sku), quantity);
-  }
+  // An absolute set repeated is harmless, so the key is optional. Without one every PUT is a new
+  // change: "set to 100" again after sales brought stock to 98 sets it to 100 again.
+  std::string id = request_id.value_or(fmt::format("put-{}", RandomId()));
   auto result = stock_.Set(sku, quantity, id);
   if (result.status != core::StockStatus::kOk) {
     return StockRefusal(result, id);
@@ -252,8 +293,12 @@ Response Handlers::PlaceOrder(const Request& request) {
   const std::vector<core::Line> lines = ParseLines(body);
   auto result = stock_.Deduct(order_id, lines);
   if (result.status != core::StockStatus::kOk) {
+    metrics_.RecordDeduction(result.status == core::StockStatus::kInvalid
+                                 ? "invalid"
+                                 : core::StatusName(result.status));
     return OrderRefusal(result);
   }
+  metrics_.RecordDeduction(result.replayed ? "replayed" : "accepted");
   return JsonResponse(result.replayed ? 200 : 201, OrderJson(result));
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/metrics.hpp"
 #include "core/stock_service.hpp"
 #include "db/store.hpp"
 #include "redis/client.hpp"
@@ -46,6 +47,8 @@ class Handlers {
 
   [[nodiscard]] Response Handle(const Request& request);
   [[nodiscard]] const HandlerOptions& options() const { return options_; }
+  /// Served at /metrics; other parts add their figures with `AddSource`.
+  [[nodiscard]] Metrics& metrics() { return metrics_; }
 
  private:
   Response Dispatch(const Request& request);
@@ -63,6 +66,7 @@ class Handlers {
   db::Store& store_;
   redis::Pool& redis_;
   HandlerOptions options_;
+  Metrics metrics_;
 };
 
 /// The JSON error body: {"error":{"code":code,"message":message, ...details}}.

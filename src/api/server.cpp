@@ -179,13 +179,17 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     auto deadline = std::make_shared<net::steady_timer>(stream_.get_executor());
     deadline->expires_after(server_.options_.request_deadline);
     auto request_id = request.request_id;
-    deadline->async_wait([self = shared_from_this(), answered, request_id](beast::error_code ec) {
-      if (!ec && !answered->exchange(true)) {
-        auto response = ErrorResponse(504, "deadline_exceeded",
-                                      "the request took longer than the server's deadline");
-        self->Write(std::move(response), request_id);
-      }
-    });
+    const auto started = std::chrono::steady_clock::now();
+    deadline->async_wait(
+        [self = shared_from_this(), answered, request_id, started](beast::error_code ec) {
+          if (!ec && !answered->exchange(true)) {
+            auto response = ErrorResponse(504, "deadline_exceeded",
+                                          "the request took longer than the server's deadline");
+            self->server_.handlers_.metrics().RecordRequest(
+                "-", "deadline", 504, std::chrono::steady_clock::now() - started);
+            self->Write(std::move(response), request_id);
+          }
+        });
     net::post(server_.workers_, [self = shared_from_this(), request = std::move(request), answered,
                                  deadline]() mutable {
       Response response = self->server_.handlers_.Handle(request);
