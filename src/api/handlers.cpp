@@ -124,8 +124,9 @@ Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& red
     try {
       auto conn = redis_.Acquire();
       auto lag = persister::ReadLag(*conn, stock_.scripts());
-      out += "# HELP invsync_persister_unpersisted_events Accepted changes not yet in the "
-             "database.\n";
+      out +=
+          "# HELP invsync_persister_unpersisted_events Accepted changes not yet in the "
+          "database.\n";
       out += "# TYPE invsync_persister_unpersisted_events gauge\n";
       AppendSample(out, "invsync_persister_unpersisted_events", "",
                    static_cast<double>(lag.unpersisted()));
@@ -187,9 +188,8 @@ Response Handlers::Dispatch(const Request& request) {
     return route("/healthz", {"GET"}, [&] { return JsonResponse(200, {{"status", "ok"}}); });
   }
   if (n == 1 && path[0] == "metrics") {
-    return route("/metrics", {"GET"}, [&] {
-      return Response{.status = 200, .body = metrics_.Render()};
-    });
+    return route("/metrics", {"GET"},
+                 [&] { return Response{.status = 200, .body = metrics_.Render()}; });
   }
   if (n == 1 && path[0] == "readyz") {
     return route("/readyz", {"GET"}, [&] { return Ready(); });
@@ -293,9 +293,8 @@ Response Handlers::PlaceOrder(const Request& request) {
   const std::vector<core::Line> lines = ParseLines(body);
   auto result = stock_.Deduct(order_id, lines);
   if (result.status != core::StockStatus::kOk) {
-    metrics_.RecordDeduction(result.status == core::StockStatus::kInvalid
-                                 ? "invalid"
-                                 : core::StatusName(result.status));
+    metrics_.RecordDeduction(
+        result.status == core::StockStatus::kInvalid ? "invalid" : core::StatusName(result.status));
     return OrderRefusal(result);
   }
   metrics_.RecordDeduction(result.replayed ? "replayed" : "accepted");

@@ -21,8 +21,7 @@ std::string Escape(std::string_view value) {
 
 }  // namespace
 
-void AppendSample(std::string& out, std::string_view name, std::string_view labels,
-                  double value) {
+void AppendSample(std::string& out, std::string_view name, std::string_view labels, double value) {
   if (labels.empty()) {
     out += fmt::format("{} {}\n", name, value);
   } else {
@@ -79,8 +78,9 @@ std::string Metrics::Render() const {
                              Escape(route), status),
                  static_cast<double>(count));
   }
-  out += "# HELP invsync_http_request_duration_seconds Time from a complete request to its "
-         "answer.\n";
+  out +=
+      "# HELP invsync_http_request_duration_seconds Time from a complete request to its "
+      "answer.\n";
   out += "# TYPE invsync_http_request_duration_seconds histogram\n";
   for (const auto& [route, histogram] : latency) {
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {

@@ -17,9 +17,8 @@ namespace invsync::api {
 class Metrics {
  public:
   /// Upper bounds of the latency histogram buckets, in seconds.
-  static constexpr std::array<double, 13> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                      0.025,  0.05,  0.1,    0.25,  0.5,
-                                                      1,      2.5,   5};
+  static constexpr std::array<double, 13> kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 
   void RecordRequest(std::string_view method, std::string_view route, int status,
                      std::chrono::nanoseconds latency);

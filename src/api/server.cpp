@@ -191,8 +191,11 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
           }
         });
     net::post(server_.workers_, [self = shared_from_this(), request = std::move(request), answered,
-                                 deadline]() mutable {
+                                 deadline, started]() mutable {
       Response response = self->server_.handlers_.Handle(request);
+      self->server_.handlers_.metrics().RecordRequest(request.method, response.route,
+                                                      response.status,
+                                                      std::chrono::steady_clock::now() - started);
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response), answered, deadline,
                  id = std::move(request.request_id)]() mutable {

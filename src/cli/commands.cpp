@@ -304,6 +304,29 @@ void PersisterGroup::Stop() {
   threads_.clear();  // joins: each finishes the batch in hand
 }
 
+void PersisterGroup::AppendMetrics(std::string& out) const {
+  std::int64_t events = 0;
+  std::int64_t batches = 0;
+  std::int64_t errors = 0;
+  std::int64_t last_batch = 0;
+  for (const auto& persister : persisters_) {
+    const auto& counters = persister->counters();
+    events += counters.events.load();
+    batches += counters.batches.load();
+    errors += counters.database_errors.load();
+    last_batch = std::max(last_batch, counters.last_batch_size.load());
+  }
+  out += "# TYPE invsync_persister_events_total counter\n";
+  api::AppendSample(out, "invsync_persister_events_total", "", static_cast<double>(events));
+  out += "# TYPE invsync_persister_batches_total counter\n";
+  api::AppendSample(out, "invsync_persister_batches_total", "", static_cast<double>(batches));
+  out += "# TYPE invsync_persister_last_batch_size gauge\n";
+  api::AppendSample(out, "invsync_persister_last_batch_size", "", static_cast<double>(last_batch));
+  out += "# TYPE invsync_persister_database_errors_total counter\n";
+  api::AppendSample(out, "invsync_persister_database_errors_total", "",
+                    static_cast<double>(errors));
+}
+
 std::int64_t PersisterGroup::Events() const {
   std::int64_t events = 0;
   for (const auto& persister : persisters_) {
@@ -347,6 +370,10 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
                       .request_deadline = settings.server_request_deadline,
                       .max_connections = static_cast<std::size_t>(settings.server_max_connections)},
                      handlers);
+  if (persisters) {
+    handlers.metrics().AddSource(
+        [&persisters](std::string& out) { persisters->AppendMetrics(out); });
+  }
   const auto port = server.Start();
   const std::string host = settings.server_listen.substr(0, settings.server_listen.rfind(':'));
   spdlog::info("listening on http://{}:{}", host, port);

@@ -62,6 +62,8 @@ class PersisterGroup {
   PersisterGroup& operator=(const PersisterGroup&) = delete;
   void Stop();
   [[nodiscard]] std::int64_t Events() const;
+  /// Prometheus samples of these persisters' counters.
+  void AppendMetrics(std::string& out) const;
 
  private:
   std::vector<std::unique_ptr<persister::Persister>> persisters_;
