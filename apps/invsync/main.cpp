@@ -85,6 +85,9 @@ void AddCommands(CLI::App& app, Arguments& args) {
                      "Run only the persister: drain the Redis event stream into the "
                      "database");
   app.add_subcommand("migrate", "Apply the database schema migrations");
+  app.add_subcommand("hash-token",
+                     "Print the SHA-256 of an access token read from standard input (for the "
+                     "config file's [[tokens]])");
   app.add_subcommand("status", "Show stream length, unpersisted events, Redis and database health");
   auto* get = app.add_subcommand("get", "Show the stock of one or more SKUs");
   get->add_option("SKU", args.skus, "SKUs to show")->required();
@@ -115,6 +118,9 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
     }
     MigrateWithRetry(*parts.store, signal_stop.token());
     return cli::Serve(parts, signal_stop.token(), output);
+  }
+  if (command == "hash-token") {
+    return cli::HashToken(std::cin, output);
   }
   if (command == "migrate") {
     return cli::Migrate(parts, output);

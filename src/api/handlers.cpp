@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -166,7 +167,10 @@ Response Handlers::Dispatch(const Request& request) {
                    auto&& handle) -> Response {
     for (std::string_view method : allowed) {
       if (request.method == method) {
-        Response response = handle();
+        Response response = Authorize(name, request).value_or(Response{.status = 0});
+        if (response.status == 0) {
+          response = handle();
+        }
         response.route = name;
         return response;
       }
@@ -223,6 +227,36 @@ Response Handlers::Dispatch(const Request& request) {
     }
   }
   return ErrorResponse(404, "not_found", fmt::format("no route for {}", target.path));
+}
+
+std::optional<Response> Handlers::Authorize(std::string_view route, const Request& request) const {
+  if (!options_.auth.enabled() || route == "/healthz" || route == "/readyz" ||
+      (route == "/metrics" && !options_.protect_metrics)) {
+    return std::nullopt;
+  }
+  Role needed = Role::kRead;
+  if (route == "/v1/orders" || route == "/v1/orders/{order_id}/cancel") {
+    needed = Role::kOrder;
+  } else if (request.method == "PUT" || route == "/v1/inventory/{sku}/restock" ||
+             route == "/v1/status") {
+    needed = Role::kAdmin;
+  }
+  auto role = options_.auth.RoleOf(request.authorization);
+  if (!role) {
+    auto response = ErrorResponse(401, "unauthorized",
+                                  request.authorization.empty()
+                                      ? "this API needs a bearer token (Authorization: Bearer ...)"
+                                      : "the bearer token is not known");
+    response.headers["WWW-Authenticate"] = "Bearer";
+    return response;
+  }
+  if (static_cast<int>(*role) < static_cast<int>(needed)) {
+    static constexpr std::array kNames = {"read", "order", "admin"};
+    return ErrorResponse(403, "forbidden",
+                         fmt::format("this token's role does not allow {} {}; it needs role {}",
+                                     request.method, route, kNames[static_cast<int>(needed)]));
+  }
+  return std::nullopt;
 }
 
 Response Handlers::Get(const std::string& sku) {
@@ -340,20 +374,23 @@ Response Handlers::Status() {
 }
 
 Response Handlers::Ready() {
-  std::string redis_state = "ok";
+  std::string redis_problem;
   try {
     auto conn = redis_.Acquire();
     conn->Command({"PING"});
   } catch (const Error& error) {
-    redis_state = fmt::format("unreachable: {}", error.what());
+    redis_problem = error.what();
   }
   const bool database_ok = store_.Ping();
-  if (redis_state == "ok" && database_ok) {
+  if (redis_problem.empty() && database_ok) {
     return JsonResponse(200, {{"status", "ready"}, {"redis", "ok"}, {"database", "ok"}});
   }
   auto response =
-      ErrorWith(503, "not_ready", "a backing service does not answer",
-                {{"redis", redis_state}, {"database", database_ok ? "ok" : "unreachable"}});
+      ErrorWith(503, "not_ready",
+                redis_problem.empty() ? std::string("the database does not answer")
+                                      : fmt::format("Redis does not answer: {}", redis_problem),
+                {{"redis", redis_problem.empty() ? "ok" : "unreachable"},
+                 {"database", database_ok ? "ok" : "unreachable"}});
   response.headers["Retry-After"] = "1";
   return response;
 }

@@ -4,9 +4,11 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "api/auth.hpp"
 #include "api/metrics.hpp"
 #include "core/stock_service.hpp"
 #include "db/store.hpp"
@@ -22,7 +24,8 @@ struct Request {
   std::string target;  ///< path and query as sent, e.g. "/v1/inventory?sku=A&sku=B"
   std::string content_type;
   std::string body;
-  std::string request_id;  ///< from X-Request-Id, or generated
+  std::string request_id;     ///< from X-Request-Id, or generated
+  std::string authorization;  ///< the Authorization header; never logged
 };
 
 /// A response: status, JSON body and extra headers (Allow, Retry-After, ...).
@@ -36,6 +39,8 @@ struct Response {
 struct HandlerOptions {
   std::size_t max_many_skus = 100;  ///< GET /v1/inventory?sku=... limit
   std::size_t body_limit = 64 * 1024;
+  Authenticator auth;            ///< no tokens: every route is open
+  bool protect_metrics = false;  ///< with tokens, /metrics needs role read
 };
 
 /// Routes requests of the v1 contract (docs/api.md) to the stock service and turns every outcome
@@ -52,6 +57,8 @@ class Handlers {
 
  private:
   Response Dispatch(const Request& request);
+  /// 401 or 403 if the request may not use the route, nullopt if it may.
+  std::optional<Response> Authorize(std::string_view route, const Request& request) const;
   Response Get(const std::string& sku);
   Response GetMany(const Target& target);
   Response Set(const std::string& sku, const Request& request);

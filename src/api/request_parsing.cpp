@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstdlib>
+
 namespace invsync::api {
 
 namespace {
@@ -67,6 +70,55 @@ int JsonDepth(std::string_view text) {
   return deepest;
 }
 
+// What a number too large even for a double becomes (see NeutralizeHugeNumbers).
+// In the JSON text an escaped NUL leads it, so no ordinary string looks the same once parsed.
+constexpr std::string_view kHugeNumberJson = R"(\u0000number out of range)";
+constexpr std::string_view kHugeNumberValue{"\0number out of range", 20};
+
+// A JSON number beyond double range (1e400) makes the parser reject the whole body; replaced by a
+// marker string, it reaches the field accessors, which then name the field (422 invalid_type).
+std::string NeutralizeHugeNumbers(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) {
+        out += text[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    }
+    if (c != '-' && (c < '0' || c > '9')) {
+      out += c;
+      continue;
+    }
+    std::size_t end = i + 1;
+    while (end < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[end])) != 0 || text[end] == '.' ||
+            text[end] == 'e' || text[end] == 'E' || text[end] == '+' || text[end] == '-')) {
+      ++end;
+    }
+    const std::string token(text.substr(i, end - i));
+    const double value = std::strtod(token.c_str(), nullptr);
+    if (std::isinf(value)) {
+      out += '"';
+      out += kHugeNumberJson;
+      out += '"';
+    } else {
+      out += token;
+    }
+    i = end - 1;
+  }
+  return out;
+}
+
 bool IsJsonMediaType(std::string_view content_type) {
   std::string_view type = content_type.substr(0, content_type.find(';'));
   while (!type.empty() && type.back() == ' ') {
@@ -82,6 +134,9 @@ bool IsJsonMediaType(std::string_view content_type) {
 const char* TypeName(const nlohmann::json& value) {
   if (value.is_number_float()) {
     return "a fractional number";
+  }
+  if (value.is_string() && value.get_ref<const std::string&>() == kHugeNumberValue) {
+    return "a number out of range";
   }
   return value.type_name();
 }
@@ -139,7 +194,8 @@ nlohmann::json ParseBody(const Request& request, std::size_t limit) {
     throw RequestError(400, "malformed_json",
                        fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
   }
-  auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  auto body = nlohmann::json::parse(NeutralizeHugeNumbers(request.body), nullptr,
+                                    /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     throw RequestError(400, "malformed_json", "the body is not valid JSON");
   }

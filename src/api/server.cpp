@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <thread>
@@ -164,6 +165,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(message.target());
     request.content_type = std::string(message[http::field::content_type]);
     request.body = std::move(message.body());
+    auto authorization = message[http::field::authorization];
+    request.authorization.assign(authorization.data(), authorization.size());
+    remote_ = stream_.socket().remote_endpoint(remote_error_).address().to_string();
     auto given = message["X-Request-Id"];
     std::string_view given_id(given.data(), given.size());
     request.request_id = IsVisibleAscii(given_id) ? std::string(given_id) : NewRequestId();
@@ -193,9 +197,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     net::post(server_.workers_, [self = shared_from_this(), request = std::move(request), answered,
                                  deadline, started]() mutable {
       Response response = self->server_.handlers_.Handle(request);
+      const auto elapsed = std::chrono::steady_clock::now() - started;
       self->server_.handlers_.metrics().RecordRequest(request.method, response.route,
-                                                      response.status,
-                                                      std::chrono::steady_clock::now() - started);
+                                                      response.status, elapsed);
+      if (self->server_.options_.access_log) {
+        self->LogAccess(request, response, elapsed);
+      }
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response), answered, deadline,
                  id = std::move(request.request_id)]() mutable {
@@ -206,6 +213,22 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                   --self->server_.in_flight_;
                 });
     });
+  }
+
+  // One JSON line per request; the Authorization header is never part of it.
+  void LogAccess(const Request& request, const Response& response,
+                 std::chrono::steady_clock::duration elapsed) const {
+    nlohmann::json line = {
+        {"request_id", request.request_id},
+        {"remote", remote_},
+        {"method", request.method},
+        {"target", request.target.substr(0, 512)},
+        {"route", response.route},
+        {"status", response.status},
+        {"duration_ms", std::chrono::duration<double, std::milli>(elapsed).count()},
+        {"request_bytes", request.body.size()},
+        {"response_bytes", response.body.size()}};
+    spdlog::info("access {}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
   // Answers a request that could not be read and closes the connection.
@@ -251,10 +274,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   Impl& server_;
-  beast::flat_buffer buffer_{8192};
+  beast::flat_buffer buffer_;  // bounded by the parser's header and body limits
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  std::string remote_;
+  boost::system::error_code remote_error_;
 };
 
 std::uint16_t Server::Impl::Start() {

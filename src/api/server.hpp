@@ -12,12 +12,13 @@ namespace invsync::api {
 struct ServerOptions {
   std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
   int io_threads = 0;                     ///< 0: one per core
-  int workers = 32;                       ///< threads running blocking calls into Redis/database
+  int workers = 16;                       ///< threads running blocking calls into Redis/database
   std::chrono::milliseconds read_timeout{10'000};     ///< whole request (headers and body)
   std::chrono::milliseconds idle_timeout{60'000};     ///< keep-alive connection with no request
   std::chrono::milliseconds request_deadline{5'000};  ///< answer 504 when a call takes longer
   std::size_t max_connections = 4096;                 ///< further connections are closed at once
   std::chrono::milliseconds shutdown_grace{10'000};   ///< for in-flight requests at Stop()
+  bool access_log = false;  ///< one structured (JSON) log line per request
 };
 
 /// The HTTP/1.1 server (Boost.Beast, asynchronous, keep-alive; pipelined requests are answered

@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "api/auth.hpp"
 #include "api/handlers.hpp"
 #include "api/server.hpp"
 #include "common/error.hpp"
@@ -266,6 +267,24 @@ int Status(Parts& parts, const Output& output) {
   return redis_ok && database_ok ? kExitOk : kExitUnavailable;
 }
 
+int HashToken(std::istream& input, const Output& output) {
+  std::string token;
+  std::getline(input, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    return Usage(output, "hash-token reads the token from standard input; got nothing");
+  }
+  const std::string hash = api::Sha256Hex(token);
+  if (output.json) {
+    PrintJson(output, {{"sha256", hash}});
+  } else {
+    output.out << hash << '\n';
+  }
+  return kExitOk;
+}
+
 int Migrate(Parts& parts, const Output& output) {
   parts.store->Migrate();
   if (output.json) {
@@ -359,16 +378,30 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
   if (settings.persister_enabled) {
     persisters.emplace(parts);
   }
+  std::vector<std::tuple<std::string, std::string, api::Role>> tokens;
+  for (const auto& token : settings.tokens) {
+    tokens.emplace_back(token.name, token.sha256, api::ParseRole(token.role).value());
+  }
   api::Handlers handlers(*parts.stock, *parts.store, *parts.redis,
                          {.max_many_skus = static_cast<std::size_t>(settings.server_max_many_skus),
-                          .body_limit = static_cast<std::size_t>(settings.server_body_limit)});
+                          .body_limit = static_cast<std::size_t>(settings.server_body_limit),
+                          .auth = api::Authenticator(tokens),
+                          .protect_metrics = settings.server_protect_metrics});
+  if (tokens.empty() && !settings.server_listen.starts_with("127.") &&
+      !settings.server_listen.starts_with("[::1]")) {
+    spdlog::warn(
+        "no access tokens configured and listening on {}: anyone who can reach it can "
+        "change stock",
+        settings.server_listen);
+  }
   api::Server server({.listen = settings.server_listen,
                       .io_threads = settings.server_io_threads,
                       .workers = settings.server_workers,
                       .read_timeout = settings.server_read_timeout,
                       .idle_timeout = settings.server_idle_timeout,
                       .request_deadline = settings.server_request_deadline,
-                      .max_connections = static_cast<std::size_t>(settings.server_max_connections)},
+                      .max_connections = static_cast<std::size_t>(settings.server_max_connections),
+                      .access_log = settings.server_access_log},
                      handlers);
   if (persisters) {
     handlers.metrics().AddSource(

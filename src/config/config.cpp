@@ -234,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 28> kSettings{{
+const std::array<SettingDef, 30> kSettings{{
     {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
@@ -293,6 +293,10 @@ const std::array<SettingDef, 28> kSettings{{
      IntField<int>{&Settings::server_max_connections, 1, 1'000'000}},
     {"server.max_many_skus", "most SKUs one GET /v1/inventory?sku=... may ask for",
      IntField<int>{&Settings::server_max_many_skus, 1, 10'000}},
+    {"server.access_log", "log one structured line per HTTP request",
+     BoolField{&Settings::server_access_log}},
+    {"server.protect_metrics", "when tokens are configured, /metrics needs one (role read)",
+     BoolField{&Settings::server_protect_metrics}},
     {"log.level", "trace, debug, info, warn, error, critical or off",
      TextField{&Settings::log_level, CheckLogLevel}},
 }};
@@ -565,12 +569,57 @@ std::vector<FileEntry> EntriesInFileOrder(const toml::table& root) {
   return entries;
 }
 
+// `[[tokens]]`: each table has exactly name, sha256 (64 hex digits) and role.
+void ApplyTokens(const std::string& path, const toml::node& node, Settings& settings) {
+  const auto* array = node.as_array();
+  if (array == nullptr) {
+    throw ConfigError(fmt::format("tokens in {} must be an array of tables ([[tokens]])",
+                                  Location(path, node.source())));
+  }
+  for (const auto& item : *array) {
+    const std::string where = Location(path, item.source());
+    const auto* table = item.as_table();
+    if (table == nullptr) {
+      throw ConfigError(fmt::format("tokens in {}: each entry must be a table", where));
+    }
+    AccessToken token;
+    for (const auto& [key, value] : *table) {
+      const auto* text = value.as_string();
+      std::string name(key.str());
+      if (text == nullptr || (name != "name" && name != "sha256" && name != "role")) {
+        throw ConfigError(
+            fmt::format("tokens.{} in {}: only string keys name, sha256 and role are "
+                        "allowed",
+                        name, Location(path, key.source())));
+      }
+      (name == "name" ? token.name : name == "sha256" ? token.sha256 : token.role) = text->get();
+    }
+    const bool hex = token.sha256.size() == 64 &&
+                     std::all_of(token.sha256.begin(), token.sha256.end(), [](char c) {
+                       return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                     });
+    if (token.name.empty() || !hex) {
+      throw ConfigError(fmt::format(
+          "tokens in {}: each needs a name and sha256 = 64 lower-case hex digits (the SHA-256 of "
+          "the token; `invsync hash-token` prints it), never the token itself",
+          where));
+    }
+    if (token.role != "read" && token.role != "order" && token.role != "admin") {
+      throw ConfigError(fmt::format("tokens.role in {}: must be read, order or admin, got \"{}\"",
+                                    where, token.role));
+    }
+    settings.tokens.push_back(std::move(token));
+  }
+}
+
 void ApplyFile(const std::string& path, Settings& settings) {
   const toml::table root = ParseToml(path);
   for (const FileEntry& entry : EntriesInFileOrder(root)) {
     const std::string where = Location(path, entry.key->source());
     const SettingDef* def = entry.in_section ? FindSetting(entry.name) : nullptr;
-    if (def != nullptr) {
+    if (!entry.in_section && entry.name == "tokens") {
+      ApplyTokens(path, *entry.node, settings);
+    } else if (def != nullptr) {
       Apply(*def, ToRaw(*entry.node), Location(path, entry.node->source()), settings);
     } else if (!entry.in_section && IsSection(entry.name)) {
       throw ConfigError(

@@ -9,6 +9,15 @@
 
 namespace invsync::config {
 
+/// A bearer token allowed to call the HTTP API, kept only as the SHA-256 of the token.
+/// Configured in the file only, as `[[tokens]]` tables: name, sha256 (64 hex digits), role.
+struct AccessToken {
+  std::string name;    ///< for operators; never the token itself
+  std::string sha256;  ///< lower-case hex of SHA-256(token)
+  std::string role;    ///< "read", "order" or "admin"
+  friend bool operator==(const AccessToken&, const AccessToken&) = default;
+};
+
 /// Every setting of the service, with its default. Each has one dotted name (`redis.url`), which
 /// is its TOML path, its flag (`--redis-url`) and, upper-cased with `INVSYNC_`, its environment
 /// variable (`INVSYNC_REDIS_URL`); `server.listen` is also `INVSYNC_LISTEN`.
@@ -39,13 +48,16 @@ struct Settings {
   // [server]
   std::string server_listen = "127.0.0.1:8080";
   int server_io_threads = 0;
-  int server_workers = 64;
+  int server_workers = 16;  // more only adds context switches on a small machine
   std::int64_t server_body_limit = 64 * 1024;
   std::chrono::milliseconds server_request_deadline{5000};
   std::chrono::milliseconds server_read_timeout{10'000};
   std::chrono::milliseconds server_idle_timeout{60'000};
   int server_max_connections = 4096;
   int server_max_many_skus = 100;
+  bool server_access_log = false;       ///< one structured log line per request
+  bool server_protect_metrics = false;  ///< /metrics needs a token (role read) when tokens exist
+  std::vector<AccessToken> tokens;      ///< empty: the API is open (bind to loopback!)
   // [log]
   std::string log_level = "info";
 

@@ -94,6 +94,31 @@ listen = "[::1]:9000"
   EXPECT_EQ(settings.database_url, Settings{}.database_url);
 }
 
+TEST_F(ConfigFileTest, TokensAreReadAsHashesWithRoles) {
+  const std::string hash(64, 'a');
+  const std::string path = WriteToml("[[tokens]]\nname = \"orders\"\nsha256 = \"" + hash +
+                                     "\"\nrole = \"order\"\n[[tokens]]\nname = \"ops\"\n"
+                                     "sha256 = \"" +
+                                     std::string(64, 'b') + "\"\nrole = \"admin\"\n");
+  const Settings settings = Load(path, {}, {});
+  ASSERT_EQ(settings.tokens.size(), 2U);
+  EXPECT_EQ(settings.tokens[0].name, "orders");
+  EXPECT_EQ(settings.tokens[0].sha256, hash);
+  EXPECT_EQ(settings.tokens[1].role, "admin");
+}
+
+TEST_F(ConfigFileTest, ATokenInPlainTextOrWithAnUnknownRoleIsRefused) {
+  for (const std::string& body :
+       {std::string("[[tokens]]\nname = \"x\"\nsha256 = \"secret-token\"\nrole = \"read\"\n"),
+        "[[tokens]]\nname = \"x\"\nsha256 = \"" + std::string(64, 'a') + "\"\nrole = \"root\"\n",
+        "[[tokens]]\nname = \"x\"\nsha256 = \"" + std::string(64, 'a') +
+            "\"\nrole = \"read\"\ntoken = \"plain\"\n",
+        std::string("tokens = 5\n")}) {
+    const std::string path = WriteToml(body);
+    EXPECT_THROW((void)Load(path, {}, {}), ConfigError) << body;
+  }
+}
+
 TEST_F(ConfigFileTest, EnvironmentOverridesFile) {
   const std::string path = WriteToml("[persister]\nbatch_size = 10\n[redis]\npool_size = 32\n");
   const Settings settings = Load(path, {{"INVSYNC_PERSISTER_BATCH_SIZE", "20"}}, {});
@@ -380,7 +405,7 @@ TEST(ConfigLoadTest, ConflictingListenVariablesAreRejected) {
 
 TEST(KnownSettingsTest, EachSettingHasItsEnvironmentVariableAndFlag) {
   const auto& all = KnownSettings();
-  EXPECT_EQ(all.size(), 28U);
+  EXPECT_EQ(all.size(), 30U);
   EXPECT_EQ(Info("persister.batch_size").env, "INVSYNC_PERSISTER_BATCH_SIZE");
   EXPECT_EQ(Info("persister.batch_size").flag, "--persister-batch-size");
   EXPECT_EQ(Info("redis.url").flag, "--redis-url");
