@@ -107,7 +107,7 @@ Response ErrorResponse(int status, std::string_view code, std::string_view messa
 
 Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& redis,
                    HandlerOptions options)
-    : stock_(stock), store_(store), redis_(redis), options_(options) {
+    : stock_(stock), store_(store), redis_(redis), options_(std::move(options)) {
   metrics_.AddSource([this](std::string& out) {
     const auto& cache = stock_.counters();
     out += "# HELP invsync_cache_requests_total Stock reads by where they were answered.\n";

@@ -38,7 +38,7 @@ struct Response {
 
 struct HandlerOptions {
   std::size_t max_many_skus = 100;  ///< GET /v1/inventory?sku=... limit
-  std::size_t body_limit = 64 * 1024;
+  std::size_t body_limit = std::size_t{64} * 1024;
   Authenticator auth;            ///< no tokens: every route is open
   bool protect_metrics = false;  ///< with tokens, /metrics needs role read
 };

@@ -24,7 +24,7 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr std::size_t kHeaderLimit = std::size_t{16} * 1024;
 
 tcp::endpoint ParseListen(const std::string& listen) {
   auto colon = listen.rfind(':');
@@ -144,6 +144,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code ec) {
     if (ec == http::error::body_limit) {
+      // The header section is in: answer with the client's request id.
+      auto given = parser_->get()["X-Request-Id"];
+      refused_request_id_.assign(given.data(), given.size());
       return Refuse(
           413, "body_too_large",
           fmt::format("body over the limit of {} bytes", server_.handlers_.options().body_limit));
@@ -235,7 +238,8 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void Refuse(int status, std::string_view code, std::string_view message) {
     keep_alive_ = false;
     ++server_.in_flight_;
-    Write(ErrorResponse(status, code, message), NewRequestId(), /*counted=*/true);
+    std::string id = IsVisibleAscii(refused_request_id_) ? refused_request_id_ : NewRequestId();
+    Write(ErrorResponse(status, code, message), id, /*counted=*/true);
   }
 
   void Write(Response response, const std::string& request_id, bool counted = false) {
@@ -280,6 +284,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   std::string remote_;
   boost::system::error_code remote_error_;
+  std::string refused_request_id_;
 };
 
 std::uint16_t Server::Impl::Start() {

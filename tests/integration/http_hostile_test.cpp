@@ -398,6 +398,7 @@ TEST_F(HttpHostileTest, ThousandHeadersAre431AndTheConnectionIsClosed) {
       raw.WriteAndReadReply(RawRequest("PUT", "/v1/inventory/BASE", R"({"quantity":1})", flood));
   ASSERT_TRUE(reply.has_value()) << "no response to a header flood";
   EXPECT_TRUE(IsError(*reply, 431, "headers_too_large"));
+  EXPECT_FALSE(reply->Header("X-Request-Id").empty());
   EXPECT_TRUE(raw.WaitClosed(2s));
   ExpectServingAndUnchanged();
 }
@@ -408,6 +409,7 @@ TEST_F(HttpHostileTest, HundredKilobyteHeaderIs431AndTheConnectionIsClosed) {
       RawRequest("GET", "/v1/inventory/BASE", "", {{"X-Big", std::string(100 * 1024, 'h')}}));
   ASSERT_TRUE(reply.has_value()) << "no response to a 100 KB header";
   EXPECT_TRUE(IsError(*reply, 431, "headers_too_large"));
+  EXPECT_FALSE(reply->Header("X-Request-Id").empty());
   EXPECT_TRUE(raw.WaitClosed(2s));
   ExpectServingAndUnchanged();
 }
@@ -482,7 +484,7 @@ TEST_F(HttpHostileTest, GarbageInsteadOfHttpIsRefusedOr400) {
   }
   const std::vector<std::string> garbage = {
       tls_hello,
-      std::string("\0\xff\xfe garbage\r\n\r\n", 16),
+      std::string("\0\xff\xfe garbage\r\n\r\n", 15),
       "HELLO WORLD\r\n\r\n",
       "GET\r\n\r\n",
       "GET /v1/inventory/a\tb HTTP/1.1\r\nHost: x\r\n\r\n",

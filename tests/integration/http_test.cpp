@@ -731,9 +731,11 @@ TEST_F(HttpTest, BodyOverTheLimitIs413AndTheConnectionIsClosed) {
   EXPECT_EQ(RedisQuantity("A"), 3);
 
   RawConnection raw(port_);
-  auto reply = raw.WriteAndReadReply(RawRequest("PUT", "/v1/inventory/A", padded(limit + 1)));
+  auto reply = raw.WriteAndReadReply(
+      RawRequest("PUT", "/v1/inventory/A", padded(limit + 1), {{"X-Request-Id", "too-big-1"}}));
   ASSERT_TRUE(reply.has_value()) << "no response to an oversized body";
   EXPECT_TRUE(IsError(*reply, 413, "body_too_large"));
+  EXPECT_EQ(reply->Header("X-Request-Id"), "too-big-1");  // the header section was read whole
   EXPECT_TRUE(raw.WaitClosed(2s)) << "connection left open after 413";
   EXPECT_EQ(RedisQuantity("A"), 3);
   EXPECT_EQ(Call("GET", "/v1/inventory/A").status, 200);
