@@ -50,13 +50,12 @@ WITH input AS (
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM input), (SELECT count(*) FROM applied)
 )sql";
 
-// The common case, no event seen before: a plain insert (cheaper than ON CONFLICT, which inserts
-// speculatively) followed by the stock change of each SKU, summed by the caller. A replayed event
-// makes the insert fail with a unique violation, and the batch is redone with kApplyEventsSql.
-constexpr std::string_view kInsertLedgerSql = R"sql(
-INSERT INTO invsync_ledger (event_id, sku, delta, kind, ref, stream_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
-)sql";
+// The common case, no event seen before: the ledger rows by COPY (cheaper than an INSERT, let
+// alone ON CONFLICT, which inserts speculatively) followed by the stock change of each SKU, summed
+// by the caller. A replayed event makes the insert fail with a unique violation, and the batch is
+// redone with kApplyEventsSql.
+constexpr std::string_view kCopyLedgerSql =
+    "COPY invsync_ledger (event_id, sku, delta, kind, ref, stream_id) FROM STDIN";
 
 // Rows in SKU order, so concurrent persisters lock inventory rows in the same order.
 constexpr std::string_view kAddStockSql = R"sql(
@@ -212,6 +211,30 @@ struct BatchArrays {
       totals.push_back(std::to_string(total));
     }
   }
+  /// The ledger rows in COPY's text format. Identifiers are visible ASCII, so of COPY's special
+  /// characters only the backslash can occur.
+  [[nodiscard]] std::string CopyText() const {
+    std::string text;
+    text.reserve(event_ids.size() * 64);
+    auto field = [&text](const std::string& value, char end) {
+      for (char c : value) {
+        if (c == '\\') {
+          text += '\\';
+        }
+        text += c;
+      }
+      text += end;
+    };
+    for (std::size_t i = 0; i < event_ids.size(); ++i) {
+      field(event_ids[i], '\t');
+      field(skus[i], '\t');
+      field(deltas[i], '\t');
+      field(kinds[i], '\t');
+      field(refs[i], '\t');
+      field(stream_ids[i], '\n');
+    }
+    return text;
+  }
   [[nodiscard]] std::vector<std::optional<std::string>> Ledger() const {
     return {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
             detail::ArrayLiteral(deltas),    detail::ArrayLiteral(kinds),
@@ -247,11 +270,10 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
   if (batch.event_ids.empty()) {
     return outcome;
   }
-  const auto ledger = batch.Ledger();
   auto conn = Acquire();
   try {
     InRedisTransaction(*conn, [&] {
-      conn->Exec(kInsertLedgerSql, ledger);
+      conn->CopyIn(kCopyLedgerSql, batch.CopyText());
       conn->Exec(kAddStockSql,
                  {detail::ArrayLiteral(batch.total_skus), detail::ArrayLiteral(batch.totals)});
     });
@@ -260,6 +282,7 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
   } catch (const detail::UniqueViolation&) {
     // Some events were applied before (a re-delivery after a crash): take the careful path.
   }
+  const auto ledger = batch.Ledger();
   InRedisTransaction(*conn, [&] {
     auto result = conn->Exec(kApplyEventsSql, ledger);
     outcome.applied_rows = static_cast<std::size_t>(result.Int64(0, 0));

@@ -122,6 +122,23 @@ PgResult PgConnection::Exec(std::string_view sql,
   return PgResult(std::move(result));
 }
 
+void PgConnection::CopyIn(std::string_view sql, std::string_view data) {
+  std::string statement(sql);
+  PgResultPtr start(PQexec(conn_.get(), statement.c_str()));
+  if (start == nullptr || PQresultStatus(start.get()) != PGRES_COPY_IN) {
+    Fail(start.get(), sql);
+  }
+  const bool sent = PQputCopyData(conn_.get(), data.data(), static_cast<int>(data.size())) == 1;
+  const bool ended = sent && PQputCopyEnd(conn_.get(), nullptr) == 1;
+  PgResultPtr result(PQgetResult(conn_.get()));
+  // Drain any further results so the connection is ready for the next statement.
+  while (PgResultPtr extra{PQgetResult(conn_.get())}) {
+  }
+  if (!ended || result == nullptr || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+    Fail(result.get(), sql);
+  }
+}
+
 void PgConnection::ExecScript(std::string_view sql) {
   std::string statement(sql);
   PgResultPtr result(PQexec(conn_.get(), statement.c_str()));

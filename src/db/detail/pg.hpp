@@ -59,6 +59,8 @@ class PgConnection {
   /// Runs one statement with text parameters (nullopt = SQL NULL). Errors throw: connection and
   /// availability problems as `TransientError`, everything else as `PermanentError`.
   PgResult Exec(std::string_view sql, const std::vector<std::optional<std::string>>& params = {});
+  /// Runs `COPY ... FROM STDIN` with `data` in COPY's text format; errors as for Exec.
+  void CopyIn(std::string_view sql, std::string_view data);
   /// Runs several statements without parameters (migrations).
   void ExecScript(std::string_view sql);
   [[nodiscard]] bool broken() const;
