@@ -1,18 +1,20 @@
 -- Acknowledges persisted stream entries and, for each entry acknowledged now (not before),
 -- lowers the SKU's in-flight count, raises its persisted count and applies its compensations, in
 -- one step (so a crash before this script repeats none of it, and a replay after it none twice).
--- KEYS: 1 event stream, 2 in-flight counts, 3 persisted counts
--- ARGV: 1 consumer group, then per entry: stream id, number of SKUs n, n SKUs, number of
---       compensations m, m pairs (inventory key, amount to add if the key exists)
+-- KEYS: 1 event stream, 2 in-flight counts, 3 persisted counts, 4 dead-letter stream
+-- ARGV: 1 consumer group, 2 consumer name, then per entry: stream id, number of SKUs n, n SKUs,
+--       number of compensations m, m pairs (inventory key, amount to add if the key exists),
+--       and why the entry is dead-lettered ('' if it was persisted)
 -- Reply: number of entries acknowledged by this call.
-local stream_key, inflight_key, persisted_key = KEYS[1], KEYS[2], KEYS[3]
-local group = ARGV[1]
+local stream_key, inflight_key, persisted_key, dead_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local group, consumer = ARGV[1], ARGV[2]
 local acknowledged = 0
 local per_sku = {}  -- events acknowledged now, per SKU: one counter update per SKU, not per event
-local i = 2
+local i = 3
 while i <= #ARGV do
   local id, skus = ARGV[i], tonumber(ARGV[i + 1])
   local compensations = tonumber(ARGV[i + 2 + skus])
+  local problem = ARGV[i + 3 + skus + 2 * compensations]
   local now_acked = redis.call('XACK', stream_key, group, id)
   acknowledged = acknowledged + now_acked
   if now_acked == 1 then
@@ -27,8 +29,11 @@ while i <= #ARGV do
         redis.call('HINCRBY', key, 'quantity', tonumber(ARGV[i + 2 + skus + 2 * c]))
       end
     end
+    if problem ~= '' then
+      redis.call('XADD', dead_key, '*', 'entry', id, 'problem', problem, 'consumer', consumer)
+    end
   end
-  i = i + 3 + skus + 2 * compensations
+  i = i + 4 + skus + 2 * compensations
 end
 for sku, count in pairs(per_sku) do
   if redis.call('HINCRBY', inflight_key, sku, -count) <= 0 then

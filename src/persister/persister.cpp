@@ -323,10 +323,9 @@ void Persister::PersistOne(Entry& entry, const std::stop_token& stop) {
 }
 
 void Persister::Acknowledge(const std::vector<Entry>& entries) {
-  DeadLetter(entries);
-  redis::ScriptCall call{
-      {std::string(Keys::kEvents), std::string(Keys::kInflight), std::string(Keys::kPersisted)},
-      {std::string(Keys::kPersisterGroup)}};
+  redis::ScriptCall call{{std::string(Keys::kEvents), std::string(Keys::kInflight),
+                          std::string(Keys::kPersisted), std::string(Keys::kDeadLetters)},
+                         {std::string(Keys::kPersisterGroup), options_.consumer}};
   for (const auto& entry : entries) {
     call.args.push_back(entry.stream_id);
     // A dead-lettered event of ours still counts as in flight for its SKUs until acknowledged
@@ -343,23 +342,16 @@ void Persister::Acknowledge(const std::vector<Entry>& entries) {
       call.args.push_back(compensation.sku);  // the inventory key
       call.args.push_back(std::to_string(compensation.delta));
     }
+    // The reason travels with the acknowledgement, so an entry is dead-lettered exactly once.
+    call.args.push_back(entry.dead ? entry.problem.substr(0, 500) : std::string());
+    if (entry.dead) {
+      counters_.dead_letters.fetch_add(1);
+      spdlog::error("persister {}: stream entry {} cannot be persisted ({}); moved to {}",
+                    options_.consumer, entry.stream_id, entry.problem, Keys::kDeadLetters);
+    }
   }
   auto conn = redis_.Acquire();
   scripts_.ack.Run(*conn, call);
-}
-
-void Persister::DeadLetter(const std::vector<Entry>& entries) {
-  for (const auto& entry : entries) {
-    if (!entry.dead) {
-      continue;
-    }
-    counters_.dead_letters.fetch_add(1);
-    spdlog::error("persister {}: stream entry {} cannot be persisted ({}); moved to {}",
-                  options_.consumer, entry.stream_id, entry.problem, Keys::kDeadLetters);
-    auto conn = redis_.Acquire();
-    conn->Command({"XADD", Keys::kDeadLetters, "*", "entry", entry.stream_id, "problem",
-                   entry.problem, "consumer", options_.consumer});
-  }
 }
 
 }  // namespace invsync::persister

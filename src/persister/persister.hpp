@@ -92,7 +92,6 @@ class Persister {
   void PersistOne(Entry& entry, const std::stop_token& stop);
   void NoteLateReplays(std::vector<Entry>& entries, const std::vector<db::LateReplay>& late);
   void Acknowledge(const std::vector<Entry>& entries);
-  void DeadLetter(const std::vector<Entry>& entries);
 
   redis::Pool& redis_;
   db::Store& store_;
