@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "common/text.hpp"
+
 namespace invsync::api {
 
 namespace {
@@ -14,16 +16,6 @@ std::array<unsigned char, 32> Digest(std::string_view text) {
   std::array<unsigned char, 32> digest{};
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
   return digest;
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  return -1;
 }
 
 }  // namespace

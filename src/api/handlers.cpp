@@ -192,8 +192,10 @@ Response Handlers::Dispatch(const Request& request) {
     return route("/healthz", {"GET"}, [&] { return JsonResponse(200, {{"status", "ok"}}); });
   }
   if (n == 1 && path[0] == "metrics") {
-    return route("/metrics", {"GET"},
-                 [&] { return Response{.status = 200, .body = metrics_.Render()}; });
+    return route("/metrics", {"GET"}, [&] {
+      return Response{
+          .status = 200, .body = metrics_.Render(), .content_type = "text/plain; version=0.0.4"};
+    });
   }
   if (n == 1 && path[0] == "readyz") {
     return route("/readyz", {"GET"}, [&] { return Ready(); });

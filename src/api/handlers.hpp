@@ -31,7 +31,8 @@ struct Request {
 /// A response: status, JSON body and extra headers (Allow, Retry-After, ...).
 struct Response {
   int status = 200;
-  std::string body;  ///< JSON text
+  std::string body;  ///< JSON text, unless content_type says otherwise
+  std::string content_type = "application/json";
   std::map<std::string, std::string> headers;
   std::string route = "unmatched";  ///< route template for metrics, e.g. "/v1/inventory/{sku}"
 };

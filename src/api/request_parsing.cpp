@@ -5,41 +5,19 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/text.hpp"
+
 namespace invsync::api {
 
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 std::string Decode(std::string_view text, const char* code) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    int high = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
-    int low = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
-    if (high < 0 || low < 0) {
-      throw RequestError(400, code,
-                         fmt::format("malformed percent-escape in \"{}\"", text.substr(0, 200)));
-    }
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
+  auto decoded = PercentDecode(text);
+  if (!decoded) {
+    throw RequestError(400, code,
+                       fmt::format("malformed percent-escape in \"{}\"", text.substr(0, 200)));
   }
-  return out;
+  return *decoded;
 }
 
 // Nesting depth of a JSON text, counted without parsing (strings skipped), so a hostile body of
@@ -194,8 +172,13 @@ nlohmann::json ParseBody(const Request& request, std::size_t limit) {
     throw RequestError(400, "malformed_json",
                        fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
   }
-  auto body = nlohmann::json::parse(NeutralizeHugeNumbers(request.body), nullptr,
-                                    /*allow_exceptions=*/false);
+  auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    // Only a refused body pays for the second pass: a number beyond double range is the one
+    // parse failure that is a field error (422) rather than malformed JSON (400).
+    body = nlohmann::json::parse(NeutralizeHugeNumbers(request.body), nullptr,
+                                 /*allow_exceptions=*/false);
+  }
   if (body.is_discarded()) {
     throw RequestError(400, "malformed_json", "the body is not valid JSON");
   }

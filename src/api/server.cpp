@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 
 namespace invsync::api {
 
@@ -42,19 +43,6 @@ tcp::endpoint ParseListen(const std::string& listen) {
   }
   int port = std::stoi(listen.substr(colon + 1));
   return {address, static_cast<unsigned short>(port)};
-}
-
-bool IsVisibleAscii(std::string_view text) {
-  constexpr std::size_t kMaxLength = 128;
-  if (text.empty() || text.size() > kMaxLength) {
-    return false;
-  }
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string NewRequestId() {
@@ -173,7 +161,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     remote_ = stream_.socket().remote_endpoint(remote_error_).address().to_string();
     auto given = message["X-Request-Id"];
     std::string_view given_id(given.data(), given.size());
-    request.request_id = IsVisibleAscii(given_id) ? std::string(given_id) : NewRequestId();
+    request.request_id = IsIdentifier(given_id) ? std::string(given_id) : NewRequestId();
     keep_alive_ = message.keep_alive();
     version_ = message.version();
     Dispatch(std::move(request));
@@ -238,7 +226,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   void Refuse(int status, std::string_view code, std::string_view message) {
     keep_alive_ = false;
     ++server_.in_flight_;
-    std::string id = IsVisibleAscii(refused_request_id_) ? refused_request_id_ : NewRequestId();
+    std::string id = IsIdentifier(refused_request_id_) ? refused_request_id_ : NewRequestId();
     Write(ErrorResponse(status, code, message), id, /*counted=*/true);
   }
 
@@ -246,9 +234,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     auto reply = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version_ == 0 ? 11 : version_);
     reply->set(http::field::server, "invsync");
-    reply->set(http::field::content_type, response.status == 200 && response.route == "/metrics"
-                                              ? "text/plain; version=0.0.4"
-                                              : "application/json");
+    reply->set(http::field::content_type, response.content_type);
     reply->set("X-Request-Id", request_id);
     for (const auto& [name, value] : response.headers) {
       reply->set(name, value);

@@ -26,6 +26,14 @@ void PrintJson(const Output& output, const json& document) {
   output.out << document.dump() << '\n';
 }
 
+// Blocks until a stop is requested (SIGINT/SIGTERM through the caller's stop token).
+void WaitUntilStopped(const std::stop_token& stop) {
+  std::condition_variable_any wake;
+  std::mutex mutex;
+  std::unique_lock lock(mutex);
+  wake.wait(lock, stop, [] { return false; });
+}
+
 int Usage(const Output& output, const std::string& message) {
   if (output.json) {
     PrintJson(output, {{"error", {{"code", "invalid_argument"}, {"message", message}}}});
@@ -358,10 +366,7 @@ int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
   std::int64_t events = 0;
   {
     PersisterGroup persisters(parts);
-    std::condition_variable_any wake;
-    std::mutex mutex;
-    std::unique_lock lock(mutex);
-    wake.wait(lock, stop, [] { return false; });
+    WaitUntilStopped(stop);
     persisters.Stop();
     events = persisters.Events();
   }
@@ -414,12 +419,7 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
     PrintJson(output, {{"listening", fmt::format("{}:{}", host, port)}});
     output.out.flush();
   }
-  {
-    std::condition_variable_any wake;
-    std::mutex mutex;
-    std::unique_lock lock(mutex);
-    wake.wait(lock, stop, [] { return false; });
-  }
+  WaitUntilStopped(stop);
   spdlog::info("stopping: no new connections; finishing requests in flight");
   server.Stop();
   if (persisters) {

@@ -221,16 +221,32 @@ OrderResult StockService::Deduct(std::string_view order_id, std::vector<Line> li
       Corrupt(reply, keys_);
     }
     // "not_cached": load the missing SKUs, then run the whole order again.
-    for (std::size_t i = 1; i < reply.AsArray().size(); ++i) {
-      const std::string& sku = reply.At(i).AsString();
-      if (!filler_.Fill(sku)) {
-        result.status = StockStatus::kUnknownSku;
-        result.unknown_sku = sku;
-        return result;
-      }
+    if (auto unknown = LoadMissing(reply)) {
+      result.status = StockStatus::kUnknownSku;
+      result.unknown_sku = *unknown;
+      return result;
     }
   }
   throw TransientError(fmt::format("order \"{}\": stock keys kept vanishing; retry", order_id));
+}
+
+std::optional<std::string> StockService::LoadMissing(const redis::Value& not_cached) {
+  std::vector<std::string> skus;
+  for (std::size_t i = 1; i < not_cached.AsArray().size(); ++i) {
+    skus.push_back(not_cached.At(i).AsString());
+  }
+  if (skus.size() == 1) {
+    // One SKU (the usual case, a hot item): single-flight and the cross-process fill lock.
+    return filler_.Fill(skus.front()) ? std::nullopt : std::optional(skus.front());
+  }
+  // Several: one batched database read instead of one round trip per line.
+  auto found = filler_.FillMany(skus);
+  for (const auto& sku : skus) {
+    if (!found.contains(sku)) {
+      return sku;
+    }
+  }
+  return std::nullopt;
 }
 
 OrderResult StockService::Cancel(std::string_view order_id) {
@@ -269,14 +285,12 @@ OrderResult StockService::Cancel(std::string_view order_id) {
     if (outcome == "corrupt") {
       Corrupt(reply, keys_);
     }
-    for (std::size_t i = 1; outcome == "not_cached" && i < reply.AsArray().size(); ++i) {
-      // A SKU the database no longer has (deleted by the back office): recreating it from an
-      // order's cancel would resurrect a product on purpose removed, so it stays unknown.
-      if (!filler_.Fill(reply.At(i).AsString())) {
-        result.status = StockStatus::kUnknownSku;
-        result.unknown_sku = reply.At(i).AsString();
-        return result;
-      }
+    // "not_cached". A SKU the database no longer has (deleted by the back office) stays
+    // unknown: recreating it from a cancel would resurrect a product removed on purpose.
+    if (auto unknown = LoadMissing(reply)) {
+      result.status = StockStatus::kUnknownSku;
+      result.unknown_sku = *unknown;
+      return result;
     }
   }
   throw TransientError(fmt::format("cancel of \"{}\": stock keys kept vanishing; retry", order_id));

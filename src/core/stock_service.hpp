@@ -54,6 +54,8 @@ class StockService {
   [[nodiscard]] Scripts& scripts() { return scripts_; }
 
  private:
+  /// Loads the SKUs a script reported as not cached; the first the database lacks, if any.
+  std::optional<std::string> LoadMissing(const redis::Value& not_cached);
   StockResult Adjust(std::string_view kind, std::string_view sku, std::int64_t quantity,
                      std::string_view request_id);
 

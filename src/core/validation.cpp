@@ -28,7 +28,7 @@ std::optional<ValidationError> CheckId(std::string_view id, std::string_view fie
   }
   for (std::size_t i = 0; i < id.size(); ++i) {
     auto byte = static_cast<unsigned char>(id[i]);
-    if (byte < 0x21 || byte > 0x7e) {
+    if (!IsIdentifierByte(id[i])) {
       return ValidationError{
           codes.bad_character, std::string(field),
           fmt::format("{} has a byte 0x{:02x} at position {}; a {} may only hold visible ASCII "

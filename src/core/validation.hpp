@@ -5,6 +5,7 @@
 #include <span>
 #include <string_view>
 
+#include "common/text.hpp"
 #include "core/types.hpp"
 
 namespace invsync::core {
@@ -16,7 +17,7 @@ inline constexpr std::int64_t kMaxStock = 1'000'000'000'000'000;
 /// Identifiers (SKU, order id, request id): 1 to 128 bytes of visible ASCII (0x21-0x7E): no
 /// spaces, control characters or non-ASCII bytes, so they are safe in keys, logs, URLs and the
 /// stream encoding.
-inline constexpr std::size_t kMaxIdLength = 128;
+using invsync::kMaxIdLength;
 
 /// Limits that are configurable.
 struct Limits {

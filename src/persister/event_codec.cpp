@@ -3,24 +3,11 @@
 #include <fmt/format.h>
 
 #include "common/numbers.hpp"
+#include "common/text.hpp"
 
 namespace invsync::persister {
 
 namespace {
-
-bool IsIdentifier(std::string_view text) {
-  constexpr std::size_t kMaxLength = 128;
-  if (text.empty() || text.size() > kMaxLength) {
-    return false;
-  }
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x21 || byte > 0x7e) {
-      return false;
-    }
-  }
-  return true;
-}
 
 bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std::string& problem) {
   while (!text.empty()) {

@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
+#include "common/text.hpp"
 #include "redis/detail/reply.hpp"
 
 namespace invsync::redis {
@@ -21,35 +22,12 @@ timeval ToTimeval(std::chrono::milliseconds timeout) {
   return tv;
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
+std::string DecodePassword(std::string_view text, std::string_view url) {
+  auto decoded = PercentDecode(text);
+  if (!decoded) {
+    throw ConfigError(fmt::format("redis.url: bad percent-escape in \"{}\"", url));
   }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-std::string PercentDecode(std::string_view text, std::string_view url) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    int high = i + 1 < text.size() ? HexDigit(text[i + 1]) : -1;
-    int low = i + 2 < text.size() ? HexDigit(text[i + 2]) : -1;
-    if (high < 0 || low < 0) {
-      throw ConfigError(fmt::format("redis.url: bad percent-escape in \"{}\"", url));
-    }
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
+  return *decoded;
 }
 
 int ParseNumber(std::string_view text, int low, int high, std::string_view what,
@@ -91,8 +69,8 @@ Endpoint Endpoint::Parse(std::string_view url) {
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     auto colon = userinfo.find(':');
-    endpoint.password =
-        PercentDecode(colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), url);
+    endpoint.password = DecodePassword(
+        colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), url);
     rest = rest.substr(at + 1);
   }
   auto slash = rest.find('/');
