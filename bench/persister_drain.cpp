@@ -22,6 +22,7 @@
 #include "core/keys.hpp"
 #include "core/stock_service.hpp"
 #include "db/detail/pg.hpp"
+#include "db/forwarding_store.hpp"
 #include "db/postgres_store.hpp"
 #include "persister/persister.hpp"
 #include "redis/client.hpp"
@@ -91,24 +92,16 @@ Backlog BuildBacklog(const bench::Servers& servers, core::Scripts& scripts,
 }
 
 // Wraps the real store to time ApplyEvents: the database's share of the drain.
-class TimedStore final : public db::Store {
+class TimedStore final : public db::ForwardingStore {
  public:
-  explicit TimedStore(db::Store& inner) : inner_(inner) {}
-  void Migrate() override { inner_.Migrate(); }
-  std::optional<std::int64_t> LoadQuantity(std::string_view sku) override {
-    return inner_.LoadQuantity(sku);
-  }
-  std::map<std::string, std::int64_t> LoadQuantities(std::span<const std::string> skus) override {
-    return inner_.LoadQuantities(skus);
-  }
+  using ForwardingStore::ForwardingStore;
   db::ApplyOutcome ApplyEvents(std::span<const db::StockEvent> events) override {
     const auto start = Clock::now();
-    auto outcome = inner_.ApplyEvents(events);
+    auto outcome = inner().ApplyEvents(events);
     std::lock_guard lock(mutex_);
     apply_s_ += bench::SecondsSince(start);
     return outcome;
   }
-  bool Ping() override { return inner_.Ping(); }
 
   /// Summed over persisters: with several, this can exceed the wall time.
   [[nodiscard]] double ApplySeconds() const {
@@ -117,7 +110,6 @@ class TimedStore final : public db::Store {
   }
 
  private:
-  db::Store& inner_;
   mutable std::mutex mutex_;
   double apply_s_ = 0;
 };

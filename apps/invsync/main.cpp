@@ -84,11 +84,14 @@ void AddCommands(CLI::App& app, Arguments& args) {
   app.add_subcommand("persist",
                      "Run only the persister: drain the Redis event stream into the "
                      "database");
+  app.add_subcommand("sync",
+                     "Run only the syncer: apply database-side changes (the outbox) to Redis");
   app.add_subcommand("migrate", "Apply the database schema migrations");
   app.add_subcommand("hash-token",
                      "Print the SHA-256 of an access token read from standard input (for the "
                      "config file's [[tokens]])");
-  app.add_subcommand("status", "Show stream length, unpersisted events, Redis and database health");
+  app.add_subcommand("status",
+                     "Show Redis and database health, persister and syncer lag, last reconcile");
   auto* get = app.add_subcommand("get", "Show the stock of one or more SKUs");
   get->add_option("SKU", args.skus, "SKUs to show")->required();
   auto* deduct = app.add_subcommand("deduct", "Deduct an order, all lines or none");
@@ -111,10 +114,13 @@ void AddCommands(CLI::App& app, Arguments& args) {
 
 int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli::Output& output) {
   const std::string command = app.get_subcommands().front()->get_name();
-  if (command == "serve" || command == "persist") {
+  if (command == "serve" || command == "persist" || command == "sync") {
     SignalStop signal_stop;
     if (command == "persist") {
       return cli::Persist(parts, signal_stop.token(), output);
+    }
+    if (command == "sync") {
+      return cli::Sync(parts, signal_stop.token(), output);
     }
     MigrateWithRetry(*parts.store, signal_stop.token());
     return cli::Serve(parts, signal_stop.token(), output);
@@ -187,8 +193,8 @@ int Run(int argc, char** argv) {
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
     db::PostgresStore store(
         settings.database_url,
-        // Persisters each hold a connection per batch; readers keep theirs.
-        static_cast<std::size_t>(settings.database_pool_size + settings.persister_threads));
+        // Persisters each hold a connection per batch, the syncer one; readers keep theirs.
+        static_cast<std::size_t>(settings.database_pool_size + settings.persister_threads + 1));
     core::StockOptions options{.limits = {.max_line_quantity = settings.stock_max_line_quantity,
                                           .max_order_lines = settings.stock_max_order_lines},
                                .idempotency_retention = settings.stock_idempotency_retention,

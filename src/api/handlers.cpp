@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/request_parsing.hpp"
+#include "api/status.hpp"
 #include "common/error.hpp"
 #include "persister/persister.hpp"
 
@@ -355,24 +356,7 @@ Response Handlers::Cancel(const std::string& order_id) {
 }
 
 Response Handlers::Status() {
-  json body = {{"outbox", nullptr}, {"syncer", nullptr}, {"last_reconcile", nullptr}};
-  try {
-    auto conn = redis_.Acquire();
-    auto lag = persister::ReadLag(*conn, stock_.scripts());
-    body["redis"] = "ok";
-    body["persister"] = {
-        {"stream_length", lag.stream_length},
-        {"pending", lag.pending},
-        {"undelivered", lag.undelivered},
-        {"unpersisted", lag.unpersisted()},
-        {"oldest_unpersisted_age_ms", lag.oldest_age ? json(lag.oldest_age->count()) : json()}};
-  } catch (const Error& error) {
-    body["redis"] = "unreachable";
-    body["redis_error"] = error.what();
-    body["persister"] = nullptr;
-  }
-  body["database"] = store_.Ping() ? "ok" : "unreachable";
-  return JsonResponse(200, body);
+  return JsonResponse(200, StatusDocument(redis_, store_, stock_.scripts()));
 }
 
 Response Handlers::Ready() {

@@ -13,6 +13,7 @@
 #include "api/auth.hpp"
 #include "api/handlers.hpp"
 #include "api/server.hpp"
+#include "api/status.hpp"
 #include "common/error.hpp"
 #include "common/numbers.hpp"
 
@@ -234,44 +235,45 @@ int Set(Parts& parts, const std::string& sku, const std::string& quantity,
 }
 
 int Status(Parts& parts, const Output& output) {
-  json document;
-  bool redis_ok = false;
-  try {
-    auto conn = parts.redis->Acquire();
-    auto lag = persister::ReadLag(*conn, parts.stock->scripts());
-    redis_ok = true;
-    document["stream_length"] = lag.stream_length;
-    document["pending"] = lag.pending;
-    document["undelivered"] = lag.undelivered;
-    document["unpersisted"] = lag.unpersisted();
-    document["oldest_unpersisted_age_ms"] =
-        lag.oldest_age ? json(lag.oldest_age->count()) : json(nullptr);
-  } catch (const Error& error) {
-    document["redis_error"] = error.what();
-  }
-  const bool database_ok = parts.store->Ping();
-  document["redis"] = redis_ok ? "ok" : "unreachable";
-  document["database"] = database_ok ? "ok" : "unreachable";
+  const json document = api::StatusDocument(*parts.redis, *parts.store, parts.stock->scripts());
+  const bool redis_ok = document["redis"] == "ok";
+  const bool database_ok = document["database"] == "ok";
   if (output.json) {
     PrintJson(output, document);
-  } else {
-    output.out << fmt::format("redis      {}\n", document["redis"].get<std::string>());
-    output.out << fmt::format("database   {}\n", document["database"].get<std::string>());
-    if (redis_ok) {
-      output.out << fmt::format(
-          "stream     {} entries, {} unpersisted ({} pending, {} not yet "
-          "read)\n",
-          document["stream_length"].get<std::int64_t>(),
-          document["unpersisted"].get<std::int64_t>(), document["pending"].get<std::int64_t>(),
-          document["undelivered"].get<std::int64_t>());
-      const auto& age = document["oldest_unpersisted_age_ms"];
-      output.out << fmt::format(
-          "oldest     {}\n",
-          age.is_null() ? "nothing unpersisted" : fmt::format("{} ms", age.get<std::int64_t>()));
-    } else {
-      output.out << fmt::format("           {}\n", document["redis_error"].get<std::string>());
-    }
+    return redis_ok && database_ok ? kExitOk : kExitUnavailable;
   }
+  auto text = [](const json& value) {
+    return value.is_null()     ? std::string("-")
+           : value.is_string() ? value.get<std::string>()
+                               : value.dump();
+  };
+  output.out << fmt::format("redis      {}{}\n", text(document["redis"]),
+                            redis_ok ? "" : ": " + text(document["redis_error"]));
+  output.out << fmt::format("database   {}{}\n", text(document["database"]),
+                            database_ok ? "" : ": " + text(document.value("database_error", "")));
+  if (const auto& lag = document["persister"]; !lag.is_null()) {
+    output.out << fmt::format(
+        "stream     {} entries, {} unpersisted ({} pending, {} not yet read), oldest {}\n",
+        text(lag["stream_length"]), text(lag["unpersisted"]), text(lag["pending"]),
+        text(lag["undelivered"]),
+        lag["oldest_unpersisted_age_ms"].is_null()
+            ? "-"
+            : fmt::format("{} ms", text(lag["oldest_unpersisted_age_ms"])));
+  }
+  if (const auto& outbox = document["outbox"]; !outbox.is_null()) {
+    output.out << fmt::format("outbox     {} unapplied, oldest {}, cursor {}\n",
+                              text(outbox["unapplied"]),
+                              outbox["oldest_unapplied_age_ms"].is_null()
+                                  ? "-"
+                                  : fmt::format("{} ms", text(outbox["oldest_unapplied_age_ms"])),
+                              text(outbox["cursor"]));
+  }
+  if (const auto& syncer = document["syncer"]; !syncer.is_null()) {
+    output.out << fmt::format("syncer     {}\n", syncer["leader"].is_null()
+                                                     ? "no active syncer"
+                                                     : "active: " + text(syncer["leader"]));
+  }
+  output.out << fmt::format("reconcile  {}\n", text(document["last_reconcile"]));
   return redis_ok && database_ok ? kExitOk : kExitUnavailable;
 }
 
@@ -362,6 +364,59 @@ std::int64_t PersisterGroup::Events() const {
   return events;
 }
 
+SyncerThread::SyncerThread(Parts& parts)
+    : syncer_(*parts.redis, *parts.store,
+              {.batch_size = parts.settings.syncer_batch_size,
+               .poll = parts.settings.syncer_poll_interval,
+               .retention = parts.settings.syncer_retention,
+               .key_prefix = parts.settings.redis_key_prefix}),
+      thread_([this](const std::stop_token& stop) { syncer_.Run(stop); }) {
+  spdlog::info("syncer {} applying database-side changes to Redis (one process is active)",
+               syncer_.name());
+}
+
+SyncerThread::~SyncerThread() { Stop(); }
+
+void SyncerThread::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+void SyncerThread::AppendMetrics(std::string& out) const {
+  const auto& counters = syncer_.counters();
+  out += "# TYPE invsync_syncer_rows_total counter\n";
+  api::AppendSample(out, "invsync_syncer_rows_total", "",
+                    static_cast<double>(counters.rows.load()));
+  out += "# TYPE invsync_syncer_cached_rows_total counter\n";
+  api::AppendSample(out, "invsync_syncer_cached_rows_total", "",
+                    static_cast<double>(counters.cached_rows.load()));
+  out += "# TYPE invsync_syncer_batches_total counter\n";
+  api::AppendSample(out, "invsync_syncer_batches_total", "",
+                    static_cast<double>(counters.batches.load()));
+  out += "# TYPE invsync_syncer_errors_total counter\n";
+  api::AppendSample(out, "invsync_syncer_errors_total", "",
+                    static_cast<double>(counters.errors.load()));
+  out += "# TYPE invsync_syncer_leader gauge\n";
+  api::AppendSample(out, "invsync_syncer_leader", "", counters.leader.load() ? 1.0 : 0.0);
+}
+
+int Sync(Parts& parts, const std::stop_token& stop, const Output& output) {
+  std::int64_t rows = 0;
+  {
+    SyncerThread syncer(parts);
+    WaitUntilStopped(stop);
+    syncer.Stop();
+    rows = syncer.syncer().counters().rows.load();
+  }
+  spdlog::info("syncer stopped after {} outbox rows", rows);
+  if (output.json) {
+    PrintJson(output, {{"rows", rows}});
+  }
+  return kExitOk;
+}
+
 int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
   std::int64_t events = 0;
   {
@@ -382,6 +437,10 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
   std::optional<PersisterGroup> persisters;
   if (settings.persister_enabled) {
     persisters.emplace(parts);
+  }
+  std::optional<SyncerThread> syncer;
+  if (settings.syncer_enabled) {
+    syncer.emplace(parts);
   }
   std::vector<std::tuple<std::string, std::string, api::Role>> tokens;
   for (const auto& token : settings.tokens) {
@@ -412,6 +471,9 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
     handlers.metrics().AddSource(
         [&persisters](std::string& out) { persisters->AppendMetrics(out); });
   }
+  if (syncer) {
+    handlers.metrics().AddSource([&syncer](std::string& out) { syncer->AppendMetrics(out); });
+  }
   const auto port = server.Start();
   const std::string host = settings.server_listen.substr(0, settings.server_listen.rfind(':'));
   spdlog::info("listening on http://{}:{}", host, port);
@@ -438,6 +500,9 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     persisters->Stop();
+  }
+  if (syncer) {
+    syncer->Stop();
   }
   spdlog::info("stopped");
   return kExitOk;

@@ -13,6 +13,7 @@
 #include "db/store.hpp"
 #include "persister/persister.hpp"
 #include "redis/client.hpp"
+#include "syncer/syncer.hpp"
 
 namespace invsync::cli {
 
@@ -72,10 +73,30 @@ class PersisterGroup {
   std::vector<std::jthread> threads_;
 };
 
+/// Runs a syncer in a thread until stopped.
+class SyncerThread {
+ public:
+  explicit SyncerThread(Parts& parts);
+  ~SyncerThread();
+  SyncerThread(const SyncerThread&) = delete;
+  SyncerThread& operator=(const SyncerThread&) = delete;
+  void Stop();
+  [[nodiscard]] const syncer::Syncer& syncer() const { return syncer_; }
+  /// Prometheus samples of the syncer's counters.
+  void AppendMetrics(std::string& out) const;
+
+ private:
+  syncer::Syncer syncer_;
+  std::jthread thread_;
+};
+
+/// Runs the syncer until stop is requested (as the active one, or standing by).
+int Sync(Parts& parts, const std::stop_token& stop, const Output& output);
 /// Runs persisters until stop is requested, then finishes the batch in hand.
 int Persist(Parts& parts, const std::stop_token& stop, const Output& output);
-/// The service: persisters and the HTTP API until stop is requested; then stops accepting,
-/// finishes requests in flight, lets the persisters write what was accepted, and returns 0.
+/// The service: persisters, the syncer and the HTTP API until stop is requested; then stops
+/// accepting, finishes requests in flight, lets the persisters write what was accepted, and returns
+/// 0.
 int Serve(Parts& parts, const std::stop_token& stop, const Output& output);
 
 }  // namespace invsync::cli

@@ -234,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 30> kSettings{{
+const std::array<SettingDef, 34> kSettings{{
     {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
@@ -273,6 +273,16 @@ const std::array<SettingDef, 30> kSettings{{
      DurationField{&Settings::persister_claim_idle, milliseconds(100), hours(1)}},
     {"persister.max_backoff", "longest retry delay after a transient failure",
      DurationField{&Settings::persister_max_backoff, milliseconds(10), minutes(10)}},
+    {"syncer.enabled",
+     "run the outbox-to-Redis syncer in this process (one of all processes is active)",
+     BoolField{&Settings::syncer_enabled}},
+    {"syncer.batch_size", "most outbox rows applied to Redis in one script call",
+     IntField<int>{&Settings::syncer_batch_size, 1, 100'000}},
+    {"syncer.poll_interval",
+     "longest wait for a change notification; also how often a standby syncer tries to lead",
+     DurationField{&Settings::syncer_poll_interval, milliseconds(10), minutes(10)}},
+    {"syncer.retention", "applied outbox rows are deleted after this",
+     DurationField{&Settings::syncer_retention, minutes(2), hours(24 * 365)}},
     {"server.listen",
      "HTTP address HOST:PORT, IPv6 as [::1]:8080 (INVSYNC_SERVER_LISTEN is also accepted; "
      "setting both to different values is an error)",

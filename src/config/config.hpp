@@ -45,6 +45,11 @@ struct Settings {
   std::chrono::milliseconds persister_batch_wait{5};
   std::chrono::milliseconds persister_claim_idle{std::chrono::seconds(30)};
   std::chrono::milliseconds persister_max_backoff{std::chrono::seconds(5)};
+  // [syncer]
+  bool syncer_enabled = true;
+  int syncer_batch_size = 2000;
+  std::chrono::milliseconds syncer_poll_interval{1000};
+  std::chrono::milliseconds syncer_retention{std::chrono::hours(1)};
   // [server]
   std::string server_listen = "127.0.0.1:8080";
   int server_io_threads = 0;

@@ -102,8 +102,9 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
   std::string persisted_before = state[3].AsOptionalString().value_or("0");
   try {
     counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
-    auto quantity = store_.LoadQuantity(sku);
-    auto installed = Install(sku, quantity, persisted_before);
+    const auto started = std::chrono::steady_clock::now();
+    auto snapshot = store_.LoadStock(sku);
+    auto installed = TooOld(started) ? std::nullopt : Install(sku, snapshot, persisted_before);
     release();
     return installed;
   } catch (...) {
@@ -116,20 +117,26 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
   }
 }
 
-std::optional<std::optional<std::int64_t>> CacheFiller::Install(
-    const std::string& sku, std::optional<std::int64_t> quantity,
-    const std::string& persisted_before) {
-  auto conn = redis_.Acquire();
-  return Interpret(scripts_.fill.Run(*conn, FillCall(sku, quantity, persisted_before)), sku);
+bool CacheFiller::TooOld(std::chrono::steady_clock::time_point read_started) {
+  // Changes applied meanwhile are remembered for Keys::kRecentChangesTtl; a read older than half
+  // of that might miss some, so it is read again.
+  return std::chrono::steady_clock::now() - read_started > Keys::kRecentChangesTtl / 2;
 }
 
-redis::ScriptCall CacheFiller::FillCall(const std::string& sku,
-                                        std::optional<std::int64_t> quantity,
+std::optional<std::optional<std::int64_t>> CacheFiller::Install(
+    const std::string& sku, const db::StockSnapshot& snapshot,
+    const std::string& persisted_before) {
+  auto conn = redis_.Acquire();
+  return Interpret(scripts_.fill.Run(*conn, FillCall(sku, snapshot, persisted_before)), sku);
+}
+
+redis::ScriptCall CacheFiller::FillCall(const std::string& sku, const db::StockSnapshot& snapshot,
                                         const std::string& persisted_before) const {
   return {{keys_.Inventory(sku), std::string(Keys::kInflight), std::string(Keys::kPersisted),
-           Keys::Absent(sku)},
-          {sku, quantity ? std::to_string(*quantity) : std::string(), persisted_before,
-           std::to_string(options_.absent_ttl.count())}};
+           Keys::Absent(sku), Keys::RecentChanges(sku), std::string(Keys::kFillPositions)},
+          {sku, snapshot.quantity ? std::to_string(*snapshot.quantity) : std::string(),
+           persisted_before, std::to_string(options_.absent_ttl.count()),
+           std::to_string(snapshot.change_seq)}};
 }
 
 std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const redis::Value& reply,
@@ -182,20 +189,23 @@ std::map<std::string, std::int64_t> CacheFiller::FillMany(std::span<const std::s
     candidates.push_back(skus[i]);
     persisted_before.push_back(state[3 * i + 2].AsOptionalString().value_or("0"));
   }
-  std::map<std::string, std::int64_t> loaded;
+  std::map<std::string, db::StockSnapshot> loaded;
+  const auto started = std::chrono::steady_clock::now();
   if (!candidates.empty()) {
     counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
-    loaded = store_.LoadQuantities(candidates);
+    loaded = store_.LoadStocks(candidates);
   }
   std::vector<redis::ScriptCall> calls;
   calls.reserve(candidates.size());
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    auto it = loaded.find(candidates[i]);
-    calls.push_back(FillCall(candidates[i],
-                             it == loaded.end() ? std::nullopt : std::optional(it->second),
-                             persisted_before[i]));
+    calls.push_back(FillCall(candidates[i], loaded[candidates[i]], persisted_before[i]));
   }
   std::vector<redis::Value> replies;
+  if (TooOld(started)) {
+    calls.clear();
+    one_by_one.insert(one_by_one.end(), candidates.begin(), candidates.end());
+    candidates.clear();
+  }
   if (!calls.empty()) {
     auto conn = redis_.Acquire();
     replies = scripts_.fill.RunMany(*conn, calls);

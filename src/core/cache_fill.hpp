@@ -35,6 +35,8 @@ struct CacheCounters {
 ///   lock, usually one across processes;
 /// - never overwrites a key that exists, never installs a value while the SKU has events not yet
 ///   persisted, and never a value read before events that were persisted meanwhile (fill.lua);
+/// - counts each change made in the database exactly once, whether the syncer applied it before
+///   or after the fill (the read's change seq, see db::StockSnapshot and fill.lua);
 /// - remembers SKUs the database does not have for `absent_ttl`.
 ///
 /// Inventory keys carry no TTL and are never evicted by invsync: a key that expired while
@@ -57,11 +59,13 @@ class CacheFiller {
   std::optional<std::optional<std::int64_t>> TryFill(const std::string& sku,
                                                      const std::string& token);
   std::optional<std::optional<std::int64_t>> Install(const std::string& sku,
-                                                     std::optional<std::int64_t> quantity,
+                                                     const db::StockSnapshot& snapshot,
                                                      const std::string& persisted_before);
   [[nodiscard]] redis::ScriptCall FillCall(const std::string& sku,
-                                           std::optional<std::int64_t> quantity,
+                                           const db::StockSnapshot& snapshot,
                                            const std::string& persisted_before) const;
+  /// True if a database read that started then may predate forgotten syncer changes.
+  static bool TooOld(std::chrono::steady_clock::time_point read_started);
   /// "cached"/"filled" → quantity, "absent" → nullopt, "inflight"/"retry" → try again (nullopt).
   static std::optional<std::optional<std::int64_t>> Interpret(const redis::Value& reply,
                                                               const std::string& sku);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,20 @@ class Keys {
   [[nodiscard]] static std::string FillLock(std::string_view sku) {
     return "invsync:fill:" + std::string(sku);
   }
+  /// Changes the syncer applied for a SKU lately (id → delta, "I" or "D"), for fills in flight.
+  [[nodiscard]] static std::string RecentChanges(std::string_view sku) {
+    return "invsync:recent:" + std::string(sku);
+  }
+  /// How long recent changes are kept: longer than any fill's database read may take (a fill
+  /// slower than half of it reads again).
+  static constexpr std::chrono::milliseconds kRecentChangesTtl{60'000};
+  /// Most recent changes kept per SKU; beyond, older ones are forgotten and fills that read
+  /// before them read again.
+  static constexpr int kRecentChangesCap = 1000;
+  /// Hash sku → change seq of the database read that filled the cached key (fill.lua).
+  static constexpr std::string_view kFillPositions = "invsync:fillpos";
+  /// The syncer's place in the outbox, "xid:id", moved by the same script that applies rows.
+  static constexpr std::string_view kSyncCursor = "invsync:outbox:cursor";
   /// Stream of accepted changes, read by the persister's consumer group.
   static constexpr std::string_view kEvents = "invsync:events";
   /// Entries the persister could not understand, moved aside with the reason.
@@ -38,6 +53,8 @@ class Keys {
   static constexpr std::string_view kInflight = "invsync:inflight";
   /// Hash sku → number of events persisted so far (a generation counter for fills).
   static constexpr std::string_view kPersisted = "invsync:persisted";
+  /// A random value set once; its disappearance tells the persister Redis lost its data.
+  static constexpr std::string_view kEpoch = "invsync:epoch";
   /// Consumer group of the persisters.
   static constexpr std::string_view kPersisterGroup = "persister";
 

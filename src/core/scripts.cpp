@@ -12,6 +12,7 @@ Scripts::Scripts()
       ack("ack", lua::kAck),
       stream_state("stream_state", lua::kStreamState),
       unlock("unlock", lua::kUnlock),
-      forget_consumers("forget_consumers", lua::kForgetConsumers) {}
+      forget_consumers("forget_consumers", lua::kForgetConsumers),
+      apply_changes("apply_changes", lua::kApplyChanges) {}
 
 }  // namespace invsync::core

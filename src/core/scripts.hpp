@@ -15,6 +15,7 @@ struct Scripts {
   redis::Script stream_state;
   redis::Script unlock;
   redis::Script forget_consumers;
+  redis::Script apply_changes;
 };
 
 }  // namespace invsync::core

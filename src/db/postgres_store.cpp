@@ -22,10 +22,46 @@ struct Migration {
 const std::array kMigrations = {
     Migration{1, "init", sql::k001Init},
     Migration{2, "inventory_fillfactor", sql::k002InventoryFillfactor},
+    Migration{3, "outbox", sql::k003Outbox},
 };
 
 // Any fixed number shared by all invsync processes; serialises concurrent migrators.
 constexpr std::string_view kMigrationLockKey = "7242021337";
+
+// Any fixed number shared by all invsync processes; held by the one active syncer.
+constexpr std::string_view kSyncerLockKey = "7242021338";
+
+// Stock and change position of SKUs in one statement, hence one snapshot (sql/003_outbox.sql
+// explains why the highest id of a SKU tells which of its changes the snapshot includes).
+constexpr std::string_view kLoadStocksSql = R"sql(
+SELECT s.sku, i.quantity,
+       coalesce((SELECT max(o.id) FROM invsync_outbox o WHERE o.sku = s.sku), 0)
+FROM unnest($1::text[]) AS s(sku) LEFT JOIN inventory i ON i.sku = s.sku
+)sql";
+
+// Rows in (xid, id) order; `ready` is false from the first row whose transaction is not older
+// than every transaction still running (sql/003_outbox.sql).
+constexpr std::string_view kReadChangesSql = R"sql(
+SELECT xid::text, id, sku, kind, delta, xid < pg_snapshot_xmin(pg_current_snapshot())
+FROM invsync_outbox
+WHERE (xid, id) > ($1::text::xid8, $2::bigint)
+ORDER BY xid, id
+LIMIT $3
+)sql";
+
+constexpr std::string_view kChangeBacklogSql = R"sql(
+SELECT count(*),
+       (extract(epoch FROM clock_timestamp() - min(changed_at)) * 1000)::bigint,
+       (SELECT (extract(epoch FROM clock_timestamp() - min(xact_start)) * 1000)::bigint
+          FROM pg_stat_activity WHERE backend_xid IS NOT NULL)
+FROM invsync_outbox WHERE (xid, id) > ($1::text::xid8, $2::bigint)
+)sql";
+
+constexpr std::string_view kPruneChangesSql = R"sql(
+DELETE FROM invsync_outbox
+WHERE (xid, id) <= ($1::text::xid8, $2::bigint)
+  AND changed_at < clock_timestamp() - $3::bigint * interval '1 millisecond'
+)sql";
 
 // Applies a batch of events in one statement: new ledger rows, then the quantity change of
 // exactly those rows, aggregated per SKU and taken in SKU order so that concurrent persisters
@@ -161,26 +197,22 @@ void PostgresStore::Migrate() {
   }
 }
 
-std::optional<std::int64_t> PostgresStore::LoadQuantity(std::string_view sku) {
-  auto conn = Acquire();
-  auto result = conn->Exec("SELECT quantity FROM inventory WHERE sku = $1", {std::string(sku)});
-  if (result.rows() == 0) {
-    return std::nullopt;
-  }
-  return result.Int64(0, 0);
+StockSnapshot PostgresStore::LoadStock(std::string_view sku) {
+  const std::string one(sku);
+  return LoadStocks(std::span(&one, 1)).at(one);
 }
 
-std::map<std::string, std::int64_t> PostgresStore::LoadQuantities(
-    std::span<const std::string> skus) {
-  std::map<std::string, std::int64_t> found;
+std::map<std::string, StockSnapshot> PostgresStore::LoadStocks(std::span<const std::string> skus) {
+  std::map<std::string, StockSnapshot> found;
   if (skus.empty()) {
     return found;
   }
   auto conn = Acquire();
-  auto result = conn->Exec("SELECT sku, quantity FROM inventory WHERE sku = ANY($1::text[])",
-                           {detail::ArrayLiteral({skus.begin(), skus.end()})});
+  auto result = conn->Exec(kLoadStocksSql, {detail::ArrayLiteral({skus.begin(), skus.end()})});
   for (int row = 0; row < result.rows(); ++row) {
-    found.emplace(std::string(result.Text(row, 0)), result.Int64(row, 1));
+    found[std::string(result.Text(row, 0))] = {
+        .quantity = result.IsNull(row, 1) ? std::nullopt : std::optional(result.Int64(row, 1)),
+        .change_seq = result.Int64(row, 2)};
   }
   return found;
 }
@@ -296,6 +328,88 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
     }
   });
   return outcome;
+}
+
+ChangeBatch PostgresStore::ReadChanges(const OutboxPosition& after, std::size_t limit) {
+  auto conn = Acquire();
+  auto result = conn->Exec(kReadChangesSql, {std::to_string(after.xid), std::to_string(after.id),
+                                             std::to_string(limit)});
+  ChangeBatch batch;
+  batch.changes.reserve(static_cast<std::size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    if (result.Text(row, 5) != "t") {
+      batch.held_back = true;
+      break;
+    }
+    const std::string_view kind = result.Text(row, 3);
+    if (kind != "U" && kind != "I" && kind != "D") {
+      throw PermanentError(
+          fmt::format("outbox row {} has an unknown kind \"{}\"", result.Text(row, 1), kind));
+    }
+    batch.changes.push_back({.position = {result.Int64(row, 0), result.Int64(row, 1)},
+                             .sku = std::string(result.Text(row, 2)),
+                             .kind = static_cast<ChangeKind>(kind[0]),
+                             .delta = result.Int64(row, 4)});
+  }
+  return batch;
+}
+
+ChangeBacklog PostgresStore::ReadChangeBacklog(const OutboxPosition& after) {
+  auto conn = Acquire();
+  auto result =
+      conn->Exec(kChangeBacklogSql, {std::to_string(after.xid), std::to_string(after.id)});
+  auto age = [&](int column) -> std::optional<std::chrono::milliseconds> {
+    if (result.IsNull(0, column)) {
+      return std::nullopt;
+    }
+    return std::chrono::milliseconds(result.Int64(0, column));
+  };
+  return {.rows = result.Int64(0, 0), .oldest_age = age(1), .oldest_transaction_age = age(2)};
+}
+
+std::int64_t PostgresStore::PruneChanges(const OutboxPosition& upto,
+                                         std::chrono::milliseconds retention) {
+  auto conn = Acquire();
+  return conn
+      ->Exec(kPruneChangesSql,
+             {std::to_string(upto.xid), std::to_string(upto.id), std::to_string(retention.count())})
+      .AffectedRows();
+}
+
+namespace {
+
+// Leadership is a session-level advisory lock on the feed's own connection: it is released when
+// the connection ends, however the process dies, and another syncer takes it on its next try.
+class PostgresChangeFeed final : public ChangeFeed {
+ public:
+  explicit PostgresChangeFeed(const std::string& url) : conn_(url) {}
+
+  bool TryLead() override {
+    if (!leading_) {
+      auto result = conn_.Exec(fmt::format("SELECT pg_try_advisory_lock({})", kSyncerLockKey));
+      leading_ = result.Text(0, 0) == "t";
+      if (leading_) {
+        // Only the leader listens: a listener that does not read holds back the server's
+        // notification queue.
+        conn_.ExecScript("LISTEN invsync_outbox");
+      }
+    } else if (conn_.broken()) {
+      throw TransientError("lost the database connection that held the syncer lock");
+    }
+    return leading_;
+  }
+
+  void Wait(std::chrono::milliseconds timeout) override { conn_.WaitForNotification(timeout); }
+
+ private:
+  detail::PgConnection conn_;
+  bool leading_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ChangeFeed> PostgresStore::OpenChangeFeed() {
+  return std::make_unique<PostgresChangeFeed>(url_);
 }
 
 bool PostgresStore::Ping() {

@@ -26,9 +26,14 @@ class PostgresStore final : public Store {
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   void Migrate() override;
-  std::optional<std::int64_t> LoadQuantity(std::string_view sku) override;
-  std::map<std::string, std::int64_t> LoadQuantities(std::span<const std::string> skus) override;
+  StockSnapshot LoadStock(std::string_view sku) override;
+  std::map<std::string, StockSnapshot> LoadStocks(std::span<const std::string> skus) override;
   ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override;
+  ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) override;
+  ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;
+  std::int64_t PruneChanges(const OutboxPosition& upto,
+                            std::chrono::milliseconds retention) override;
+  std::unique_ptr<ChangeFeed> OpenChangeFeed() override;
   bool Ping() override;
 
  private:

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -50,6 +52,64 @@ struct LedgerRow {
   std::int64_t delta = 0;
 };
 
+/// A SKU's stock as one database snapshot saw it, with the position of the snapshot in the SKU's
+/// change history: the highest outbox id of the SKU the snapshot includes (0: none). A cache fill
+/// passes it to Redis so that changes the syncer applies around the fill count exactly once.
+struct StockSnapshot {
+  std::optional<std::int64_t> quantity;  ///< nullopt: the database has no such SKU
+  std::int64_t change_seq = 0;
+  friend bool operator==(const StockSnapshot&, const StockSnapshot&) = default;
+};
+
+/// A place in the outbox, which is read in (transaction id, row id) order (see sql/003_outbox.sql).
+struct OutboxPosition {
+  std::int64_t xid = 0;
+  std::int64_t id = 0;
+  friend auto operator<=>(const OutboxPosition&, const OutboxPosition&) = default;
+};
+
+/// What a change made outside invsync did to one SKU.
+enum class ChangeKind : char {
+  kUpdate = 'U',  ///< quantity changed by `delta`
+  kInsert = 'I',  ///< the SKU appeared with quantity `delta`
+  kDelete = 'D',  ///< the SKU disappeared (`delta` is minus its last quantity)
+};
+
+/// One outbox row: a change made to `inventory` by something other than invsync's persister.
+struct Change {
+  OutboxPosition position;
+  std::string sku;
+  ChangeKind kind = ChangeKind::kUpdate;
+  std::int64_t delta = 0;
+};
+
+/// Outbox rows ready to apply, in order.
+struct ChangeBatch {
+  std::vector<Change> changes;
+  /// Rows follow that must wait for older transactions to end; read again shortly.
+  bool held_back = false;
+};
+
+/// Outbox rows not yet applied to Redis.
+struct ChangeBacklog {
+  std::int64_t rows = 0;
+  std::optional<std::chrono::milliseconds> oldest_age;  ///< of the oldest of them
+  /// A transaction that has been running this long holds back every change committed after it
+  /// started (see sql/003_outbox.sql); nullopt when none is running.
+  std::optional<std::chrono::milliseconds> oldest_transaction_age;
+};
+
+/// The syncer's dedicated line to the database: leadership among syncers and wake-ups on new
+/// changes. Losing the connection loses leadership (the next call throws `TransientError`).
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  /// True if this feed is (now) the one leader; never blocks.
+  virtual bool TryLead() = 0;
+  /// Returns when new changes may have been committed, or after `timeout`.
+  virtual void Wait(std::chrono::milliseconds timeout) = 0;
+};
+
 /// The database side of invsync. PostgreSQL implements it (SQLite will); core and persister only
 /// see this interface. Implementations are safe to call from several threads.
 class Store {
@@ -58,15 +118,25 @@ class Store {
 
   /// Applies pending schema migrations (idempotent; concurrent callers serialise).
   virtual void Migrate() = 0;
-  /// Quantity of one SKU, nullopt if the database has no row for it.
-  [[nodiscard]] virtual std::optional<std::int64_t> LoadQuantity(std::string_view sku) = 0;
-  /// Quantities of the SKUs that exist, in one query.
-  [[nodiscard]] virtual std::map<std::string, std::int64_t> LoadQuantities(
+  /// One SKU's stock and change position, read in one snapshot.
+  [[nodiscard]] virtual StockSnapshot LoadStock(std::string_view sku) = 0;
+  /// The same for several SKUs in one query; every SKU asked for is in the map.
+  [[nodiscard]] virtual std::map<std::string, StockSnapshot> LoadStocks(
       std::span<const std::string> skus) = 0;
   /// Applies events in one transaction: a ledger row per (event, SKU), skipping rows already
   /// there, then the quantity changes of the new rows only (creating rows for new SKUs). Changes
   /// made here are marked as coming from Redis so change capture does not send them back.
   virtual ApplyOutcome ApplyEvents(std::span<const StockEvent> events) = 0;
+  /// Up to `limit` outbox rows after `after`, in order, stopping before the first row that a row
+  /// of a still open transaction could yet precede.
+  [[nodiscard]] virtual ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) = 0;
+  /// How many outbox rows lie after `after`, and how old the oldest is.
+  [[nodiscard]] virtual ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) = 0;
+  /// Deletes outbox rows at or before `upto` older than `retention`; returns how many.
+  virtual std::int64_t PruneChanges(const OutboxPosition& upto,
+                                    std::chrono::milliseconds retention) = 0;
+  /// A new dedicated connection for a syncer.
+  [[nodiscard]] virtual std::unique_ptr<ChangeFeed> OpenChangeFeed() = 0;
   /// True if a trivial query succeeds.
   [[nodiscard]] virtual bool Ping() = 0;
 };

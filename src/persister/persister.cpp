@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <array>
+#include <random>
 #include <thread>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
+#include "common/process.hpp"
 #include "core/keys.hpp"
 #include "persister/event_codec.hpp"
 
@@ -20,23 +20,11 @@ namespace {
 
 std::string DefaultConsumerName() {
   static std::atomic<int> counter{0};
-  std::array<char, 256> host{};
-  if (gethostname(host.data(), host.size() - 1) != 0) {
-    host = {'h', 'o', 's', 't'};
-  }
-  return fmt::format("{}-{}-{}", host.data(), getpid(), counter.fetch_add(1));
+  return fmt::format("{}-{}", HostAndPid(), counter.fetch_add(1));
 }
 
 std::int64_t EntryMillis(std::string_view id) {
   return ParseInt64(id.substr(0, id.find('-'))).value_or(0);
-}
-
-// Sleeps up to `pause`, waking early when a stop is requested.
-void PauseUnlessStopped(std::chrono::milliseconds pause, const std::stop_token& stop) {
-  const auto until = std::chrono::steady_clock::now() + pause;
-  while (!stop.stop_requested() && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
 }
 
 }  // namespace
@@ -105,7 +93,20 @@ void Persister::Run(const std::stop_token& stop) {
   }
 }
 
+std::string Persister::TakeEpoch() {
+  std::random_device random;
+  const auto candidate = fmt::format("{:08x}{:08x}", random(), random());
+  auto conn = redis_.Acquire();
+  auto replies = conn->Pipeline({{"SET", Keys::kEpoch, candidate, "NX"}, {"GET", Keys::kEpoch}});
+  redis::ThrowIfError(replies[1], "GET epoch");
+  return replies[1].AsOptionalString().value_or(candidate);
+}
+
 std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_token& stop) {
+  if (epoch_.empty()) {
+    epoch_ = TakeEpoch();
+  }
+  const std::string epoch = epoch_;  // as it was before the read
   std::vector<Entry> entries = ReadBatch(block);
   if (entries.empty()) {
     return 0;
@@ -124,7 +125,7 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
   if (hook_) {
     hook_(FaultPoint::kAfterCommit, events);
   }
-  Acknowledge(entries);
+  Acknowledge(entries, epoch);
   const auto now = std::chrono::steady_clock::now();
   if (now - last_trim_ > std::chrono::seconds(1)) {
     last_trim_ = now;
@@ -323,10 +324,11 @@ void Persister::PersistOne(Entry& entry, const std::stop_token& stop) {
   entry = std::move(single.front());
 }
 
-void Persister::Acknowledge(const std::vector<Entry>& entries) {
-  redis::ScriptCall call{{std::string(Keys::kEvents), std::string(Keys::kInflight),
-                          std::string(Keys::kPersisted), std::string(Keys::kDeadLetters)},
-                         {std::string(Keys::kPersisterGroup), options_.consumer}};
+void Persister::Acknowledge(const std::vector<Entry>& entries, const std::string& epoch) {
+  redis::ScriptCall call{
+      {std::string(Keys::kEvents), std::string(Keys::kInflight), std::string(Keys::kPersisted),
+       std::string(Keys::kDeadLetters), std::string(Keys::kEpoch)},
+      {std::string(Keys::kPersisterGroup), options_.consumer, epoch, options_.key_prefix}};
   for (const auto& entry : entries) {
     call.args.push_back(entry.stream_id);
     // A dead-lettered event of ours still counts as in flight for its SKUs until acknowledged
@@ -352,7 +354,14 @@ void Persister::Acknowledge(const std::vector<Entry>& entries) {
     }
   }
   auto conn = redis_.Acquire();
-  scripts_.ack.Run(*conn, call);
+  auto reply = scripts_.ack.Run(*conn, call);
+  if (reply.At(1).AsInteger() == 1) {
+    spdlog::warn(
+        "persister {}: Redis lost its data while a batch was being persisted; the stock keys of "
+        "that batch were dropped and are reloaded from the database on their next read",
+        options_.consumer);
+    epoch_.clear();  // taken again before the next read
+  }
 }
 
 }  // namespace invsync::persister

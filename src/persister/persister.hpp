@@ -91,7 +91,10 @@ class Persister {
   void Persist(std::vector<Entry>& entries, const std::stop_token& stop);
   void PersistOne(Entry& entry, const std::stop_token& stop);
   void NoteLateReplays(std::vector<Entry>& entries, const std::vector<db::LateReplay>& late);
-  void Acknowledge(const std::vector<Entry>& entries);
+  /// `epoch`: Redis's data epoch (Keys::kEpoch) seen before the batch was read.
+  void Acknowledge(const std::vector<Entry>& entries, const std::string& epoch);
+  /// The current epoch, creating one if Redis has none (it lost its data, or never had any).
+  std::string TakeEpoch();
 
   redis::Pool& redis_;
   db::Store& store_;
@@ -103,6 +106,7 @@ class Persister {
   std::chrono::steady_clock::time_point last_claim_{};
   std::string claim_cursor_ = "0-0";  ///< where the next XAUTOCLAIM scan of the pending list starts
   std::chrono::steady_clock::time_point last_trim_{};
+  std::string epoch_;
 };
 
 /// Thrown by the retry loop when a stop is requested while the database is unreachable; the

@@ -22,6 +22,7 @@ class InvsyncProcess {
   InvsyncProcess& operator=(const InvsyncProcess&) = delete;
   ~InvsyncProcess();
 
+  [[nodiscard]] pid_t pid() const { return pid_; }
   /// Sends a signal; fails the test if the process is gone.
   void Signal(int signal) const;
   /// Waits up to `limit` for the process to end; its wait status, or nullopt if it runs on.

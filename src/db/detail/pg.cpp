@@ -1,6 +1,7 @@
 #include "db/detail/pg.hpp"
 
 #include <fmt/format.h>
+#include <poll.h>
 
 #include <array>
 
@@ -26,6 +27,15 @@ bool IsTransientState(std::string_view state) {
   }
   return false;
 }
+
+std::string TrimEnd(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+std::string ConnectionError(const PGconn* conn) { return TrimEnd(PQerrorMessage(conn)); }
 
 std::string_view Clip(std::string_view sql) {
   constexpr std::size_t kMax = 60;
@@ -70,10 +80,7 @@ PgConnection::PgConnection(const std::string& url) : conn_(PQconnectdb(url.c_str
     throw TransientError("cannot allocate a database connection");
   }
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
-    std::string message = PQerrorMessage(conn_.get());
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-      message.pop_back();
-    }
+    std::string message = ConnectionError(conn_.get());
     // Bad credentials or an unknown database will not fix themselves, but at start-up the
     // server may still be coming up; callers decide how long to retry.
     throw TransientError(fmt::format("cannot connect to the database: {}", message));
@@ -92,9 +99,7 @@ void PgConnection::Fail(const PGresult* result, std::string_view sql) {
   if (message.empty()) {
     message = PQerrorMessage(conn_.get());
   }
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-    message.pop_back();
-  }
+  message = TrimEnd(std::move(message));
   auto text = fmt::format("database error in \"{}\": {}", Clip(sql), message);
   if (state == nullptr || broken() || IsTransientState(state)) {
     throw TransientError(text);
@@ -146,6 +151,33 @@ void PgConnection::ExecScript(std::string_view sql) {
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     Fail(result.get(), sql);
   }
+}
+
+bool PgConnection::WaitForNotification(std::chrono::milliseconds timeout) {
+  auto drain = [this] {
+    bool any = false;
+    while (PGnotify* notify = PQnotifies(conn_.get())) {
+      PQfreemem(notify);
+      any = true;
+    }
+    return any;
+  };
+  if (drain()) {
+    return true;
+  }
+  pollfd fd{.fd = PQsocket(conn_.get()), .events = POLLIN, .revents = 0};
+  if (fd.fd < 0) {
+    throw TransientError("the database connection is closed");
+  }
+  const int ready = poll(&fd, 1, static_cast<int>(timeout.count()));
+  if (ready < 0) {
+    return false;  // interrupted by a signal: the caller's loop looks again
+  }
+  if (ready > 0 && PQconsumeInput(conn_.get()) == 0) {
+    throw TransientError(
+        fmt::format("lost the database connection: {}", ConnectionError(conn_.get())));
+  }
+  return drain();
 }
 
 std::string ArrayLiteral(const std::vector<std::string>& values) {

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +65,10 @@ class PgConnection {
   /// Runs several statements without parameters (migrations).
   void ExecScript(std::string_view sql);
   [[nodiscard]] bool broken() const;
+  /// Waits until a notification (of a channel this connection LISTENs to) arrives or `timeout`
+  /// passes; consumes all that arrived. Returns true if there was one. A lost connection throws
+  /// `TransientError`.
+  bool WaitForNotification(std::chrono::milliseconds timeout);
 
  private:
   [[noreturn]] void Fail(const PGresult* result, std::string_view sql);

@@ -1,0 +1,176 @@
+#include "syncer/syncer.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+#include "common/process.hpp"
+
+namespace invsync::syncer {
+
+using core::Keys;
+
+namespace {
+
+// The active syncer renews this key while it leads; it names the leader in `status`.
+constexpr std::string_view kLeaderKey = "invsync:syncer:leader";
+
+db::OutboxPosition ParseCursor(const std::optional<std::string>& text) {
+  if (!text) {
+    return {};
+  }
+  const auto colon = text->find(':');
+  auto xid = ParseInt64(std::string_view(*text).substr(0, colon));
+  auto id = colon == std::string::npos ? std::nullopt
+                                       : ParseInt64(std::string_view(*text).substr(colon + 1));
+  if (!xid || !id) {
+    throw PermanentError(fmt::format("the syncer cursor {} in Redis is malformed: \"{}\"",
+                                     Keys::kSyncCursor, *text));
+  }
+  return {*xid, *id};
+}
+
+}  // namespace
+
+SyncState ReadSyncState(redis::Connection& connection) {
+  auto replies = connection.Pipeline({{"GET", Keys::kSyncCursor}, {"GET", kLeaderKey}});
+  for (const auto& reply : replies) {
+    redis::ThrowIfError(reply, "syncer state");
+  }
+  return {ParseCursor(replies[0].AsOptionalString()), replies[1].AsOptionalString()};
+}
+
+Syncer::Syncer(redis::Pool& redis, db::Store& store, SyncerOptions options, FaultHook hook)
+    : redis_(redis),
+      store_(store),
+      options_(std::move(options)),
+      hook_(std::move(hook)),
+      keys_(options_.key_prefix) {
+  if (options_.name.empty()) {
+    options_.name = HostAndPid();
+  }
+}
+
+void Syncer::Run(const std::stop_token& stop) {
+  auto backoff = std::chrono::milliseconds(50);
+  while (!stop.stop_requested()) {
+    try {
+      auto feed = store_.OpenChangeFeed();
+      while (!stop.stop_requested()) {
+        if (feed->TryLead()) {
+          if (!counters_.leader.exchange(true)) {
+            spdlog::info("syncer {}: now the active syncer", options_.name);
+          }
+          Lead(*feed, stop);
+        } else {
+          PauseUnlessStopped(options_.poll, stop);
+        }
+        backoff = std::chrono::milliseconds(50);
+      }
+    } catch (const Error& error) {
+      counters_.errors.fetch_add(1, std::memory_order_relaxed);
+      if (counters_.leader.exchange(false)) {
+        spdlog::warn("syncer {}: no longer the active syncer", options_.name);
+      }
+      spdlog::warn("syncer {}: {}; retrying in {} ms", options_.name, error.what(),
+                   backoff.count());
+      PauseUnlessStopped(backoff, stop);
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+  counters_.leader.store(false);
+}
+
+void Syncer::Lead(db::ChangeFeed& feed, const std::stop_token& stop) {
+  const auto started = std::chrono::steady_clock::now();
+  if (started - last_announce_ >= options_.poll) {
+    last_announce_ = started;
+    Announce();
+  }
+  BatchOutcome outcome;
+  do {
+    outcome = RunOnce();
+  } while (!stop.stop_requested() && outcome.read == static_cast<std::size_t>(options_.batch_size));
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_prune_ >= options_.prune_every) {
+    last_prune_ = now;
+    Prune();
+  }
+  if (outcome.held_back) {
+    // Committed rows wait only for older transactions (often a persister batch) to end.
+    PauseUnlessStopped(options_.held_back_retry, stop);
+  } else {
+    feed.Wait(options_.poll);
+  }
+}
+
+void Syncer::Announce() {
+  auto conn = redis_.Acquire();
+  conn->Command({"SET", kLeaderKey, options_.name, "PX",
+                 std::to_string(std::max<std::int64_t>(3 * options_.poll.count(), 3000))});
+}
+
+BatchOutcome Syncer::RunOnce() {
+  db::OutboxPosition cursor;
+  {
+    auto conn = redis_.Acquire();
+    cursor = ReadSyncState(*conn).cursor;
+  }
+  auto batch = store_.ReadChanges(cursor, static_cast<std::size_t>(options_.batch_size));
+  BatchOutcome outcome{.read = batch.changes.size(), .held_back = batch.held_back};
+  if (batch.changes.empty()) {
+    return outcome;
+  }
+  if (hook_) {
+    hook_(FaultPoint::kAfterRead, batch.changes);
+  }
+  redis::ScriptCall call;
+  call.keys.reserve(2 + 3 * batch.changes.size());
+  call.args.reserve(2 + 5 * batch.changes.size());
+  call.keys = {std::string(Keys::kSyncCursor), std::string(Keys::kFillPositions)};
+  call.args = {std::to_string(Keys::kRecentChangesTtl.count()),
+               std::to_string(Keys::kRecentChangesCap)};
+  for (const auto& change : batch.changes) {
+    call.keys.push_back(keys_.Inventory(change.sku));
+    call.keys.push_back(Keys::RecentChanges(change.sku));
+    call.keys.push_back(Keys::Absent(change.sku));
+    call.args.push_back(std::to_string(change.position.xid));
+    call.args.push_back(std::to_string(change.position.id));
+    call.args.push_back(change.sku);
+    call.args.emplace_back(1, static_cast<char>(change.kind));
+    call.args.push_back(std::to_string(change.delta));
+  }
+  redis::Value reply;
+  {
+    auto conn = redis_.Acquire();
+    reply = scripts_.apply_changes.Run(*conn, call);
+  }
+  const auto cached = reply.At(0).AsInteger();
+  const auto skipped = reply.At(1).AsInteger();
+  outcome.applied = batch.changes.size() - static_cast<std::size_t>(skipped);
+  counters_.rows.fetch_add(static_cast<std::int64_t>(outcome.applied), std::memory_order_relaxed);
+  counters_.cached_rows.fetch_add(cached, std::memory_order_relaxed);
+  counters_.replayed_rows.fetch_add(skipped, std::memory_order_relaxed);
+  counters_.batches.fetch_add(1, std::memory_order_relaxed);
+  if (hook_) {
+    hook_(FaultPoint::kAfterApply, batch.changes);
+  }
+  return outcome;
+}
+
+std::int64_t Syncer::Prune() {
+  db::OutboxPosition cursor;
+  {
+    auto conn = redis_.Acquire();
+    cursor = ReadSyncState(*conn).cursor;
+  }
+  const auto pruned = store_.PruneChanges(cursor, options_.retention);
+  counters_.pruned_rows.fetch_add(pruned, std::memory_order_relaxed);
+  if (pruned > 0) {
+    spdlog::debug("syncer {}: pruned {} applied outbox rows", options_.name, pruned);
+  }
+  return pruned;
+}
+
+}  // namespace invsync::syncer

@@ -1,0 +1,503 @@
+// Change data capture: changes made in the database outside invsync (a back office's plain SQL)
+// reach Redis through the outbox and the syncer, exactly once, without clobbering deductions still
+// on their way to the database, whatever crashes, and whichever syncer is active.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+#include "core/keys.hpp"
+#include "counting_store.hpp"
+#include "db/detail/pg.hpp"
+#include "persister/persister.hpp"
+#include "process.hpp"
+#include "servers.hpp"
+#include "syncer/syncer.hpp"
+
+namespace invsync::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using core::Keys;
+using syncer::FaultPoint;
+using Clock = std::chrono::steady_clock;
+
+/// Stands for the syncer process dying at a fault point: not an invsync::Error, so Syncer::Run
+/// does not catch it.
+class SimulatedCrash : public std::runtime_error {
+ public:
+  SimulatedCrash() : std::runtime_error("simulated syncer crash") {}
+};
+
+/// A component's Run loop in a thread, stopped and joined on destruction.
+template <typename Part>
+class Running {
+ public:
+  explicit Running(Part& part)
+      : thread_([&part](const std::stop_token& stop) { part.Run(stop); }) {}
+  void Stop() {
+    thread_.request_stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+ private:
+  std::jthread thread_;
+};
+
+class CdcTest : public ServersTest {
+ protected:
+  syncer::SyncerOptions SyncerOptions() {
+    return {.batch_size = 100, .poll = 100ms, .max_backoff = 200ms};
+  }
+
+  /// Quantity as `get` answers it (a cache hit, or a fill from the database).
+  std::optional<std::int64_t> Get(const std::string& sku) {
+    auto result = stock().Get(sku);
+    if (result.status == core::StockStatus::kUnknownSku) {
+      return std::nullopt;
+    }
+    EXPECT_EQ(result.status, core::StockStatus::kOk) << sku;
+    return result.quantity;
+  }
+
+  /// Waits until `get(sku)` answers `expected`; returns how long that took, or nullopt if it did
+  /// not within `limit`.
+  std::optional<Clock::duration> TimeUntilVisible(const std::string& sku,
+                                                  std::optional<std::int64_t> expected,
+                                                  Clock::duration limit = 1s) {
+    const auto start = Clock::now();
+    if (WaitFor([&] { return Get(sku) == expected; }, limit)) {
+      return Clock::now() - start;
+    }
+    return std::nullopt;
+  }
+
+  /// Rows in the outbox the syncer has not passed yet.
+  std::int64_t Unapplied() {
+    auto conn = pool().Acquire();
+    return store().ReadChangeBacklog(syncer::ReadSyncState(*conn).cursor).rows;
+  }
+
+  /// Waits until both the stream and the outbox are drained (persister and syncer running).
+  void WaitForQuiet(Clock::duration limit = 30s) {
+    ASSERT_TRUE(WaitFor([&] { return Unpersisted() == 0 && Unapplied() == 0; }, limit))
+        << Unpersisted() << " unpersisted events, " << Unapplied() << " unapplied outbox rows";
+  }
+
+  /// Every SKU known to either side has the same quantity in Redis and in the database, or is
+  /// not cached.
+  void ExpectRedisMatchesDatabase() {
+    auto conn = pool().Acquire();
+    std::set<std::string> skus;
+    for (const auto& key : conn->Command({"KEYS", "inventory:*"}).elements) {
+      skus.insert(key.AsString().substr(std::string_view("inventory:").size()));
+    }
+    for (const auto& sku : skus) {
+      EXPECT_EQ(RedisQuantity(sku), DatabaseQuantity(sku)) << sku;
+    }
+  }
+
+  /// Seeds a SKU the way a back office would: a plain INSERT.
+  void Insert(const std::string& sku, std::int64_t quantity) {
+    Sql("INSERT INTO inventory (sku, quantity) VALUES ('" + sku + "', " + std::to_string(quantity) +
+        ")");
+  }
+};
+
+TEST_F(CdcTest, BackOfficeUpdateSetInsertAndDeleteAreVisibleWithinOneSecond) {
+  Insert("A", 100);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running(syncer);
+  ASSERT_EQ(Get("A"), 100);             // cached from here on
+  ASSERT_EQ(Get("NEW"), std::nullopt);  // remembered as absent
+
+  Sql("UPDATE inventory SET quantity = quantity + 50 WHERE sku = 'A'");
+  auto relative = TimeUntilVisible("A", 150);
+  ASSERT_TRUE(relative) << "relative update not visible within 1 s";
+
+  Sql("UPDATE inventory SET quantity = 7 WHERE sku = 'A'");
+  auto absolute = TimeUntilVisible("A", 7);
+  ASSERT_TRUE(absolute) << "absolute update not visible within 1 s";
+
+  Insert("NEW", 12);
+  auto inserted = TimeUntilVisible("NEW", 12);
+  ASSERT_TRUE(inserted) << "insert not visible within 1 s";
+
+  Sql("DELETE FROM inventory WHERE sku = 'A'");
+  auto deleted = TimeUntilVisible("A", std::nullopt);
+  ASSERT_TRUE(deleted) << "delete not visible within 1 s";
+  EXPECT_EQ(RedisQuantity("A"), std::nullopt);
+
+  // Redis kept the cached keys in step rather than reloading them.
+  EXPECT_GE(syncer.counters().cached_rows.load(), 2);
+  running.Stop();
+  EXPECT_EQ(Unapplied(), 0);
+}
+
+TEST_F(CdcTest, PersisterWritesDoNotEchoBackThroughTheOutbox) {
+  ASSERT_EQ(stock().Set("A", 100, "seed").status, core::StockStatus::kOk);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(stock().Deduct("o" + std::to_string(i), {{"A", 2}}).status, core::StockStatus::kOk);
+  }
+  Drain();
+  EXPECT_EQ(DatabaseQuantity("A"), 60);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 0);
+  // And what does not come from the persister is captured.
+  Sql("UPDATE inventory SET quantity = quantity - 1");
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 1);
+  EXPECT_EQ(SqlInt("SELECT delta FROM invsync_outbox"), -1);
+}
+
+TEST_F(CdcTest, OrdersAndBackOfficeChangesCommute) {
+  constexpr std::int64_t kInitial = 100'000;
+  constexpr int kThreads = 16;
+  constexpr int kBackOfficeChanges = 200;
+  Insert("HOT", kInitial);
+  ASSERT_EQ(Get("HOT"), kInitial);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running_syncer(syncer);
+  persister::Persister persister(pool(), store(), persister_options);
+  Running running_persister(persister);
+
+  std::atomic<bool> done{false};
+  std::atomic<std::int64_t> sold{0};
+  std::atomic<std::int64_t> failures{0};
+  std::vector<std::jthread> buyers;
+  for (int t = 0; t < kThreads; ++t) {
+    buyers.emplace_back([&, t] {
+      for (int n = 0; !done.load(); ++n) {
+        const std::int64_t quantity = 1 + n % 3;
+        try {
+          auto result = stock().Deduct(fmt::format("o-{}-{}", t, n), {{"HOT", quantity}});
+          if (result.status == core::StockStatus::kOk) {
+            sold.fetch_add(quantity);
+          } else {
+            failures.fetch_add(1);
+          }
+        } catch (const Error&) {
+          failures.fetch_add(1);
+        }
+      }
+    });
+  }
+  std::mt19937 random(7);
+  for (int i = 0; i < kBackOfficeChanges; ++i) {
+    if (i % 10 == 9) {
+      // An absolute write: its delta is whatever the database held then.
+      Sql("UPDATE inventory SET quantity = " + std::to_string(kInitial + i) + " WHERE sku = 'HOT'");
+    } else {
+      const std::int64_t delta = static_cast<std::int64_t>(random() % 41) - 15;
+      Sql("UPDATE inventory SET quantity = quantity + (" + std::to_string(delta) +
+          ") WHERE sku = 'HOT'");
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  done = true;
+  buyers.clear();
+  WaitForQuiet();
+  running_persister.Stop();
+  running_syncer.Stop();
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(sold.load(), 1000) << "too few orders overlapped the back-office changes";
+  const std::int64_t back_office =
+      SqlInt("SELECT coalesce(sum(delta), 0) FROM invsync_outbox WHERE sku = 'HOT' AND kind = 'U'");
+  // One row per change that changed the quantity (a random delta may be 0).
+  EXPECT_GE(SqlInt("SELECT count(*) FROM invsync_outbox WHERE kind = 'U'"),
+            kBackOfficeChanges * 9 / 10);
+  const std::int64_t expected = kInitial + back_office - sold.load();
+  EXPECT_EQ(RedisQuantity("HOT"), expected);
+  EXPECT_EQ(DatabaseQuantity("HOT"), expected);
+  EXPECT_EQ(-SqlInt("SELECT coalesce(sum(delta), 0) FROM invsync_ledger WHERE sku = 'HOT'"),
+            sold.load());
+}
+
+TEST_F(CdcTest, AReplayedBatchAppliesNothingTwice) {
+  for (int i = 0; i < 5; ++i) {
+    Insert("S" + std::to_string(i), 100);
+    ASSERT_EQ(Get("S" + std::to_string(i)), 100);
+  }
+  for (int i = 0; i < 5; ++i) {
+    Sql(fmt::format("UPDATE inventory SET quantity = quantity + {} WHERE sku = 'S{}'", i + 1, i));
+  }
+  // The first syncer reads the batch; before it applies it, a second one (another process, or
+  // the first one restarted after a crash) applies the same rows.
+  syncer::Syncer other(pool(), store(), SyncerOptions());
+  bool raced = false;
+  syncer::Syncer first(pool(), store(), SyncerOptions(),
+                       [&](FaultPoint point, std::span<const db::Change> changes) {
+                         if (point == FaultPoint::kAfterRead && !raced) {
+                           raced = true;
+                           EXPECT_EQ(other.RunOnce().applied, changes.size());
+                         }
+                       });
+  auto outcome = first.RunOnce();
+  ASSERT_TRUE(raced);
+  EXPECT_EQ(outcome.read, 10U);  // five inserts, five updates
+  EXPECT_EQ(outcome.applied, 0U);
+  EXPECT_EQ(first.counters().replayed_rows.load(), 10);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(RedisQuantity("S" + std::to_string(i)), 100 + i + 1);
+  }
+}
+
+TEST_F(CdcTest, ASyncerCrashAfterApplyingIsRecoveredWithoutDoubleCounting) {
+  Insert("A", 1000);
+  ASSERT_EQ(Get("A"), 1000);
+  for (int i = 0; i < 250; ++i) {
+    Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+  }
+  {
+    int batches = 0;
+    syncer::Syncer crashing(pool(), store(), SyncerOptions(),
+                            [&](FaultPoint point, std::span<const db::Change>) {
+                              if (point == FaultPoint::kAfterApply && ++batches == 2) {
+                                throw SimulatedCrash();
+                              }
+                            });
+    EXPECT_THROW(crashing.Run(std::stop_token()), SimulatedCrash);
+  }
+  EXPECT_EQ(RedisQuantity("A"), 1199);  // two batches of 100 rows: the insert and 199 updates
+  syncer::Syncer restarted(pool(), store(), SyncerOptions());
+  while (restarted.RunOnce().read > 0) {
+  }
+  EXPECT_EQ(RedisQuantity("A"), 1250);
+  EXPECT_EQ(restarted.counters().replayed_rows.load(), 0);
+  EXPECT_EQ(Unapplied(), 0);
+}
+
+TEST_F(CdcTest, AKilledSyncerProcessIsReplacedAndNothingIsLostOrDoubled) {
+  constexpr int kSkus = 20;
+  for (int i = 0; i < kSkus; ++i) {
+    Insert("K" + std::to_string(i), 1000);
+    ASSERT_EQ(Get("K" + std::to_string(i)), 1000);
+  }
+  // Several rounds: start two syncer processes, change stock, kill the active one with SIGKILL
+  // while changes flow, check the standby takes over.
+  std::map<std::string, std::int64_t> added;
+  std::vector<std::unique_ptr<InvsyncProcess>> processes;
+  auto start = [&] {
+    processes.push_back(std::make_unique<InvsyncProcess>(
+        INVSYNC_BINARY,
+        std::vector<std::string>{"--syncer-poll-interval", "100ms", "--syncer-batch-size", "50",
+                                 "--log-level", "warn", "sync"}));
+  };
+  auto leader = [&]() -> std::optional<std::string> {
+    auto conn = pool().Acquire();
+    return syncer::ReadSyncState(*conn).leader;
+  };
+  start();
+  start();
+  for (int round = 0; round < 3; ++round) {
+    std::optional<std::string> active;
+    ASSERT_TRUE(WaitFor([&] { return (active = leader()).has_value(); }, 10s));
+    InvsyncProcess* victim = nullptr;
+    for (auto& process : processes) {
+      if (active->ends_with("-" + std::to_string(process->pid()))) {
+        victim = process.get();
+      }
+    }
+    ASSERT_NE(victim, nullptr) << "leader " << *active << " is none of our processes";
+    std::jthread back_office([&](const std::stop_token& stop) {
+      for (int n = 0; !stop.stop_requested(); ++n) {
+        const std::string sku = "K" + std::to_string(n % kSkus);
+        Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = '" + sku + "'");
+        added[sku] += 1;
+      }
+    });
+    std::this_thread::sleep_for(300ms);
+    victim->Signal(SIGKILL);
+    ASSERT_TRUE(victim->Wait(5s).has_value());
+    Redis({"DEL", "invsync:syncer:leader"});  // the dead leader's announcement
+    std::this_thread::sleep_for(300ms);
+    back_office.request_stop();
+    back_office.join();
+    std::optional<std::string> successor;
+    ASSERT_TRUE(WaitFor([&] { return (successor = leader()).has_value(); }, 5s))
+        << "no syncer took over within 5 s";
+    EXPECT_NE(*successor, *active);
+    std::erase_if(processes, [&](const auto& process) { return process.get() == victim; });
+    start();
+  }
+  ASSERT_TRUE(WaitFor([&] { return Unapplied() == 0; }, 20s));
+  for (int i = 0; i < kSkus; ++i) {
+    const std::string sku = "K" + std::to_string(i);
+    EXPECT_EQ(RedisQuantity(sku), 1000 + added[sku]) << sku;
+    EXPECT_EQ(DatabaseQuantity(sku), 1000 + added[sku]) << sku;
+  }
+}
+
+TEST_F(CdcTest, OnlyOneOfTwoSyncersIsActive) {
+  Insert("A", 0);
+  ASSERT_EQ(Get("A"), 0);
+  syncer::Syncer one(pool(), store(), SyncerOptions());
+  syncer::Syncer two(pool(), store(), SyncerOptions());
+  Running running_one(one);
+  Running running_two(two);
+  ASSERT_TRUE(WaitFor([&] { return one.counters().leader || two.counters().leader; }, 5s));
+  for (int i = 0; i < 100; ++i) {
+    Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+    EXPECT_FALSE(one.counters().leader && two.counters().leader);
+  }
+  ASSERT_TRUE(WaitFor([&] { return RedisQuantity("A") == 100; }, 5s)) << *RedisQuantity("A");
+  auto& active = one.counters().leader ? one : two;
+  auto& standby = one.counters().leader ? two : one;
+  EXPECT_EQ(active.counters().rows.load(), 101);  // the insert and the updates
+  EXPECT_EQ(standby.counters().rows.load(), 0);
+  (one.counters().leader ? running_one : running_two).Stop();
+  ASSERT_TRUE(WaitFor([&] { return standby.counters().leader.load(); }, 5s));
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  ASSERT_TRUE(WaitFor([&] { return RedisQuantity("A") == 105; }, 5s));
+}
+
+// The race of ARCHITECTURE.md: a change committed between a fill's database read and its Redis
+// write, which the syncer applies while the key is not cached yet.
+TEST_F(CdcTest, AChangeAppliedDuringAFillIsNotLost) {
+  Insert("A", 100);
+  CountingStore counting(store());
+  auto service = NewService(counting);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  bool changed = false;
+  counting.after_read = [&] {
+    if (std::exchange(changed, true)) {
+      return;
+    }
+    Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
+    EXPECT_EQ(syncer.RunOnce().applied, 2U);  // the insert and this; key not cached: remembered
+  };
+  auto result = service->Get("A");
+  ASSERT_TRUE(changed);
+  ASSERT_EQ(result.status, core::StockStatus::kOk);
+  EXPECT_EQ(result.quantity, 107);
+  EXPECT_EQ(RedisQuantity("A"), 107);
+}
+
+// The converse: a change the fill's read already included, applied by the syncer afterwards.
+TEST_F(CdcTest, AChangeTheFillAlreadyReadIsNotAppliedAgain) {
+  Insert("A", 100);
+  Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
+  ASSERT_EQ(Get("A"), 107);  // the syncer has not run: the fill read the change
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  EXPECT_EQ(syncer.RunOnce().read, 2U);  // the insert and the update
+  EXPECT_EQ(RedisQuantity("A"), 107);
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+  syncer.RunOnce();
+  EXPECT_EQ(RedisQuantity("A"), 108);
+}
+
+TEST_F(CdcTest, AnInsertAfterANegativeCacheEntryIsVisible) {
+  stock_options.fill.absent_ttl = 60s;  // longer than the test: only the syncer can clear it
+  ASSERT_EQ(Get("LATE"), std::nullopt);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Insert("LATE", 3);
+  syncer.RunOnce();
+  EXPECT_EQ(Get("LATE"), 3);
+}
+
+TEST_F(CdcTest, ChangesBehindAnOpenTransactionWaitForIt) {
+  Insert("A", 10);
+  Insert("B", 10);
+  ASSERT_EQ(Get("A"), 10);
+  ASSERT_EQ(Get("B"), 10);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  while (syncer.RunOnce().read > 0) {
+  }
+  // An older transaction takes its outbox id last: a reader going by id alone would skip it.
+  db::detail::PgConnection slow(TestDatabaseUrl());
+  slow.ExecScript("BEGIN; SELECT pg_current_xact_id()");
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'B'");
+  auto held = syncer.RunOnce();
+  EXPECT_EQ(held.read, 0U);
+  EXPECT_TRUE(held.held_back);
+  slow.ExecScript("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'; COMMIT");
+  while (syncer.RunOnce().read > 0) {
+  }
+  EXPECT_EQ(RedisQuantity("A"), 15);
+  EXPECT_EQ(RedisQuantity("B"), 11);
+}
+
+TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
+  Insert("A", 1);
+  for (int i = 0; i < 10; ++i) {
+    Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+  }
+  auto options = SyncerOptions();
+  options.retention = 0ms;
+  syncer::Syncer syncer(pool(), store(), options);
+  syncer.RunOnce();
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");  // not applied yet
+  EXPECT_EQ(syncer.Prune(), 11);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 1);
+  syncer.RunOnce();
+  EXPECT_EQ(Get("A"), 12);
+}
+
+TEST_F(CdcTest, RedisFlushedMidRunRecoversAndConverges) {
+  constexpr int kSkus = 8;
+  for (int i = 0; i < kSkus; ++i) {
+    Insert("F" + std::to_string(i), 100'000);
+  }
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running_syncer(syncer);
+  persister::Persister persister(pool(), store(), persister_options);
+  Running running_persister(persister);
+  std::atomic<bool> done{false};
+  std::atomic<std::int64_t> answered{0};
+  std::atomic<std::int64_t> errors{0};
+  std::vector<std::jthread> buyers;
+  for (int t = 0; t < 8; ++t) {
+    buyers.emplace_back([&, t] {
+      for (int n = 0; !done.load(); ++n) {
+        try {
+          auto result = stock().Deduct(fmt::format("f-{}-{}", t, n),
+                                       {{"F" + std::to_string((t + n) % kSkus), 1}});
+          EXPECT_EQ(result.status, core::StockStatus::kOk);
+          answered.fetch_add(1);
+        } catch (const Error&) {
+          errors.fetch_add(1);
+        }
+      }
+    });
+  }
+  std::jthread back_office([&](const std::stop_token& stop) {
+    for (int n = 0; !stop.stop_requested(); ++n) {
+      Sql(fmt::format("UPDATE inventory SET quantity = quantity + 2 WHERE sku = 'F{}'", n % kSkus));
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  Redis({"FLUSHALL"});
+  const auto at_flush = answered.load();
+  std::this_thread::sleep_for(1s);
+  EXPECT_GT(answered.load(), at_flush + 100) << "orders stopped being answered after FLUSHALL";
+  back_office.request_stop();
+  back_office.join();
+  done = true;
+  buyers.clear();
+  WaitForQuiet();
+  running_persister.Stop();
+  running_syncer.Stop();
+  ExpectRedisMatchesDatabase();
+  for (int i = 0; i < kSkus; ++i) {
+    EXPECT_EQ(Get("F" + std::to_string(i)), DatabaseQuantity("F" + std::to_string(i)));
+  }
+}
+
+}  // namespace
+}  // namespace invsync::testing
