@@ -77,6 +77,7 @@ struct Arguments {
   std::string sku;
   std::string quantity;
   std::optional<std::string> request_id;
+  bool repair = false;
 };
 
 void AddCommands(CLI::App& app, Arguments& args) {
@@ -86,6 +87,10 @@ void AddCommands(CLI::App& app, Arguments& args) {
                      "database");
   app.add_subcommand("sync",
                      "Run only the syncer: apply database-side changes (the outbox) to Redis");
+  auto* reconcile = app.add_subcommand(
+      "reconcile", "Compare Redis with the database, adjusted for changes in flight");
+  reconcile->add_flag("--repair", args.repair,
+                      "Fix drifted keys in Redis (compare-and-set: concurrent orders are kept)");
   app.add_subcommand("migrate", "Apply the database schema migrations");
   app.add_subcommand("hash-token",
                      "Print the SHA-256 of an access token read from standard input (for the "
@@ -127,6 +132,9 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
   }
   if (command == "hash-token") {
     return cli::HashToken(std::cin, output);
+  }
+  if (command == "reconcile") {
+    return cli::Reconcile(parts, args.repair, output);
   }
   if (command == "migrate") {
     return cli::Migrate(parts, output);

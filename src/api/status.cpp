@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "core/keys.hpp"
 #include "persister/persister.hpp"
 #include "syncer/syncer.hpp"
 
@@ -34,7 +35,7 @@ json StatusDocument(redis::Pool& redis, db::Store& store, core::Scripts& scripts
                          {"oldest_unpersisted_age_ms", Millis(lag.oldest_age)}};
     sync = syncer::ReadSyncState(*conn);
     body["syncer"] = {{"leader", sync->leader ? json(*sync->leader) : json(nullptr)}};
-    auto last = conn->Command({"GET", kLastReconcileKey}).AsOptionalString();
+    auto last = conn->Command({"GET", core::Keys::kLastReconcile}).AsOptionalString();
     if (last) {
       body["last_reconcile"] = json::parse(*last, nullptr, /*allow_exceptions=*/false);
     }

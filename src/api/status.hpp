@@ -8,9 +8,6 @@
 
 namespace invsync::api {
 
-/// Redis key holding the last reconcile run's summary (JSON), written by whoever ran it.
-inline constexpr std::string_view kLastReconcileKey = "invsync:reconcile:last";
-
 /// The service's state, as `GET /v1/status` and `invsync status --json` report it:
 /// {"redis","database","persister":{lag},"outbox":{cursor, backlog},"syncer":{"leader"},
 ///  "last_reconcile"}. Parts that cannot be read are null, with the reason beside them.

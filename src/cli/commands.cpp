@@ -16,6 +16,7 @@
 #include "api/status.hpp"
 #include "common/error.hpp"
 #include "common/numbers.hpp"
+#include "common/process.hpp"
 
 namespace invsync::cli {
 
@@ -384,7 +385,7 @@ void SyncerThread::Stop() {
   }
 }
 
-void SyncerThread::AppendMetrics(std::string& out) const {
+void SyncerThread::AppendMetrics(std::string& out) {
   const auto& counters = syncer_.counters();
   out += "# TYPE invsync_syncer_rows_total counter\n";
   api::AppendSample(out, "invsync_syncer_rows_total", "",
@@ -400,6 +401,118 @@ void SyncerThread::AppendMetrics(std::string& out) const {
                     static_cast<double>(counters.errors.load()));
   out += "# TYPE invsync_syncer_leader gauge\n";
   api::AppendSample(out, "invsync_syncer_leader", "", counters.leader.load() ? 1.0 : 0.0);
+  try {
+    const auto backlog = syncer_.ReadBacklog();
+    out += "# HELP invsync_syncer_unapplied_rows Database-side changes not yet applied to Redis.\n";
+    out += "# TYPE invsync_syncer_unapplied_rows gauge\n";
+    api::AppendSample(out, "invsync_syncer_unapplied_rows", "", static_cast<double>(backlog.rows));
+    out += "# HELP invsync_syncer_oldest_unapplied_seconds Age of the oldest of them.\n";
+    out += "# TYPE invsync_syncer_oldest_unapplied_seconds gauge\n";
+    api::AppendSample(
+        out, "invsync_syncer_oldest_unapplied_seconds", "",
+        backlog.oldest_age ? static_cast<double>(backlog.oldest_age->count()) / 1000 : 0.0);
+  } catch (const Error&) {
+    out += "# invsync_syncer_unapplied_rows unavailable: Redis or the database unreachable\n";
+  }
+}
+
+namespace {
+
+reconcile::ReconcileOptions ReconcileOptionsOf(const config::Settings& settings, bool repair) {
+  return {.repair = repair, .key_prefix = settings.redis_key_prefix};
+}
+
+void LogReport(const reconcile::Report& report) {
+  const auto summary = report.Summary().dump();
+  if (report.clean()) {
+    spdlog::info("reconcile: {}", summary);
+    return;
+  }
+  spdlog::warn("reconcile found problems: {}", summary);
+  for (const auto& drift : report.drifted) {
+    spdlog::warn("reconcile: {} drifted: Redis {}, database {}, expected {}{}", drift.sku,
+                 drift.redis, drift.database ? std::to_string(*drift.database) : "none",
+                 drift.expected ? std::to_string(*drift.expected) : "no key",
+                 drift.repaired ? " (repaired)" : "");
+  }
+  for (const auto& entry : report.oversold) {
+    spdlog::warn("reconcile: {} oversold: {} quantity {}", entry.sku, entry.side, entry.quantity);
+  }
+}
+
+}  // namespace
+
+int Reconcile(Parts& parts, bool repair, const Output& output,
+              const reconcile::Progress& progress) {
+  reconcile::Reconciler reconciler(*parts.redis, *parts.store,
+                                   ReconcileOptionsOf(parts.settings, repair));
+  const auto report = reconciler.Run(progress);
+  if (output.json) {
+    PrintJson(output, report.Json());
+    return report.clean() ? kExitOk : kExitRefused;
+  }
+  output.out << fmt::format(
+      "{} SKUs checked in {} ms: {} drifted ({} repaired), {} oversold, {} not cached, {} busy\n",
+      report.checked, report.duration.count(), report.drifted.size(), report.repaired,
+      report.oversold.size(), report.not_cached, report.busy.size());
+  for (const auto& drift : report.drifted) {
+    output.out << fmt::format("drift     {}  redis {}  database {}  expected {}{}\n", drift.sku,
+                              drift.redis,
+                              drift.database ? std::to_string(*drift.database) : "(none)",
+                              drift.expected ? std::to_string(*drift.expected) : "(no key)",
+                              drift.repaired ? "  repaired" : "");
+  }
+  for (const auto& entry : report.oversold) {
+    output.out << fmt::format("oversold  {}  {} {}\n", entry.sku, entry.side, entry.quantity);
+  }
+  if (!report.busy.empty()) {
+    output.out << fmt::format(
+        "busy      {} SKU(s) had changes in flight throughout and were not judged; run again "
+        "later\n",
+        report.busy.size());
+  }
+  return report.clean() ? kExitOk : kExitRefused;
+}
+
+ReconcileSchedule::ReconcileSchedule(Parts& parts)
+    : thread_([&parts](const std::stop_token& stop) {
+        const auto interval = parts.settings.reconcile_interval;
+        reconcile::Reconciler reconciler(
+            *parts.redis, *parts.store,
+            ReconcileOptionsOf(parts.settings, parts.settings.reconcile_repair));
+        while (!stop.stop_requested()) {
+          PauseUnlessStopped(interval, stop);
+          if (stop.stop_requested()) {
+            break;
+          }
+          try {
+            auto conn = parts.redis->Acquire();
+            // One process runs each round; the lock lapses by itself before the next.
+            auto locked = conn->Command({"SET", core::Keys::kReconcileLock, HostAndPid(), "NX",
+                                         "PX", std::to_string(interval.count() * 9 / 10)});
+            if (locked.IsNil()) {
+              continue;
+            }
+          } catch (const Error& error) {
+            spdlog::warn("reconcile: cannot take the schedule lock: {}", error.what());
+            continue;
+          }
+          try {
+            LogReport(reconciler.Run());
+          } catch (const Error& error) {
+            spdlog::warn("reconcile run failed: {}", error.what());
+          }
+        }
+      }) {
+  spdlog::info("reconcile scheduled every {} ms{}", parts.settings.reconcile_interval.count(),
+               parts.settings.reconcile_repair ? ", repairing drift" : "");
+}
+
+void ReconcileSchedule::Stop() {
+  thread_.request_stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
 }
 
 int Sync(Parts& parts, const std::stop_token& stop, const Output& output) {
@@ -442,6 +555,10 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
   if (settings.syncer_enabled) {
     syncer.emplace(parts);
   }
+  std::optional<ReconcileSchedule> reconciles;
+  if (settings.reconcile_interval.count() > 0) {
+    reconciles.emplace(parts);
+  }
   std::vector<std::tuple<std::string, std::string, api::Role>> tokens;
   for (const auto& token : settings.tokens) {
     tokens.emplace_back(token.name, token.sha256, api::ParseRole(token.role).value());
@@ -482,6 +599,9 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
     output.out.flush();
   }
   WaitUntilStopped(stop);
+  if (reconciles) {
+    reconciles->Stop();
+  }
   spdlog::info("stopping: no new connections; finishing requests in flight");
   server.Stop();
   if (persisters) {

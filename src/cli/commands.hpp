@@ -12,6 +12,7 @@
 #include "core/stock_service.hpp"
 #include "db/store.hpp"
 #include "persister/persister.hpp"
+#include "reconcile/reconcile.hpp"
 #include "redis/client.hpp"
 #include "syncer/syncer.hpp"
 
@@ -82,11 +83,28 @@ class SyncerThread {
   SyncerThread& operator=(const SyncerThread&) = delete;
   void Stop();
   [[nodiscard]] const syncer::Syncer& syncer() const { return syncer_; }
-  /// Prometheus samples of the syncer's counters.
-  void AppendMetrics(std::string& out) const;
+  /// Prometheus samples of the syncer's counters and lag.
+  void AppendMetrics(std::string& out);
 
  private:
   syncer::Syncer syncer_;
+  std::jthread thread_;
+};
+
+/// Compares Redis with the database (and repairs drift with `repair`); exit 0 when clean, 1 when
+/// drift is left or stock is oversold. `progress` is told about each page.
+int Reconcile(Parts& parts, bool repair, const Output& output,
+              const reconcile::Progress& progress = {});
+
+/// Runs reconcile inside `serve` every `reconcile.interval`, one process at a time, logging
+/// what it finds; stops with the service.
+class ReconcileSchedule {
+ public:
+  explicit ReconcileSchedule(Parts& parts);
+  /// Lets a run in progress finish, then stops.
+  void Stop();
+
+ private:
   std::jthread thread_;
 };
 

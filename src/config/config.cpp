@@ -234,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 34> kSettings{{
+const std::array<SettingDef, 36> kSettings{{
     {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
@@ -283,6 +283,11 @@ const std::array<SettingDef, 34> kSettings{{
      DurationField{&Settings::syncer_poll_interval, milliseconds(10), minutes(10)}},
     {"syncer.retention", "applied outbox rows are deleted after this",
      DurationField{&Settings::syncer_retention, minutes(2), hours(24 * 365)}},
+    {"reconcile.interval",
+     "run reconcile inside serve this often (one process at a time); 0 turns it off",
+     DurationField{&Settings::reconcile_interval, milliseconds(0), hours(24 * 7)}},
+    {"reconcile.repair", "scheduled reconcile runs also repair the drift they find",
+     BoolField{&Settings::reconcile_repair}},
     {"server.listen",
      "HTTP address HOST:PORT, IPv6 as [::1]:8080 (INVSYNC_SERVER_LISTEN is also accepted; "
      "setting both to different values is an error)",

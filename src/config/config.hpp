@@ -50,6 +50,9 @@ struct Settings {
   int syncer_batch_size = 2000;
   std::chrono::milliseconds syncer_poll_interval{1000};
   std::chrono::milliseconds syncer_retention{std::chrono::hours(1)};
+  // [reconcile]
+  std::chrono::milliseconds reconcile_interval{0};  ///< 0: no scheduled runs
+  bool reconcile_repair = false;
   // [server]
   std::string server_listen = "127.0.0.1:8080";
   int server_io_threads = 0;

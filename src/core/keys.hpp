@@ -53,6 +53,10 @@ class Keys {
   static constexpr std::string_view kInflight = "invsync:inflight";
   /// Hash sku → number of events persisted so far (a generation counter for fills).
   static constexpr std::string_view kPersisted = "invsync:persisted";
+  /// Summary (JSON) of the last reconcile run, shown by `status`.
+  static constexpr std::string_view kLastReconcile = "invsync:reconcile:last";
+  /// Held by the process running the scheduled reconcile, so only one runs at a time.
+  static constexpr std::string_view kReconcileLock = "invsync:reconcile:lock";
   /// A random value set once; its disappearance tells the persister Redis lost its data.
   static constexpr std::string_view kEpoch = "invsync:epoch";
   /// Consumer group of the persisters.

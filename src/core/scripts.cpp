@@ -13,6 +13,8 @@ Scripts::Scripts()
       stream_state("stream_state", lua::kStreamState),
       unlock("unlock", lua::kUnlock),
       forget_consumers("forget_consumers", lua::kForgetConsumers),
-      apply_changes("apply_changes", lua::kApplyChanges) {}
+      apply_changes("apply_changes", lua::kApplyChanges),
+      audit_state("audit_state", lua::kAuditState),
+      repair("repair", lua::kRepair) {}
 
 }  // namespace invsync::core

@@ -16,6 +16,8 @@ struct Scripts {
   redis::Script unlock;
   redis::Script forget_consumers;
   redis::Script apply_changes;
+  redis::Script audit_state;
+  redis::Script repair;
 };
 
 }  // namespace invsync::core

@@ -29,6 +29,14 @@ class ForwardingStore : public Store {
                             std::chrono::milliseconds retention) override {
     return inner_.PruneChanges(upto, retention);
   }
+  std::int64_t CountSkus() override { return inner_.CountSkus(); }
+  std::vector<std::string> ListSkus(const std::string& after, std::size_t limit) override {
+    return inner_.ListSkus(after, limit);
+  }
+  std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
+                                               const OutboxPosition& after) override {
+    return inner_.AuditStock(skus, after);
+  }
   std::unique_ptr<ChangeFeed> OpenChangeFeed() override { return inner_.OpenChangeFeed(); }
   bool Ping() override { return inner_.Ping(); }
 

@@ -42,7 +42,7 @@ FROM unnest($1::text[]) AS s(sku) LEFT JOIN inventory i ON i.sku = s.sku
 // Rows in (xid, id) order; `ready` is false from the first row whose transaction is not older
 // than every transaction still running (sql/003_outbox.sql).
 constexpr std::string_view kReadChangesSql = R"sql(
-SELECT xid::text, id, sku, kind, delta, xid < pg_snapshot_xmin(pg_current_snapshot())
+SELECT xid::text, id, kind, delta, sku, xid < pg_snapshot_xmin(pg_current_snapshot())
 FROM invsync_outbox
 WHERE (xid, id) > ($1::text::xid8, $2::bigint)
 ORDER BY xid, id
@@ -61,6 +61,16 @@ constexpr std::string_view kPruneChangesSql = R"sql(
 DELETE FROM invsync_outbox
 WHERE (xid, id) <= ($1::text::xid8, $2::bigint)
   AND changed_at < clock_timestamp() - $3::bigint * interval '1 millisecond'
+)sql";
+
+// Each SKU's quantity and its outbox rows after a position, in one snapshot. Rows are few: only
+// those the syncer has not passed.
+constexpr std::string_view kAuditStockSql = R"sql(
+SELECT s.sku, i.quantity, o.xid::text, o.id, o.kind, o.delta
+FROM unnest($1::text[]) AS s(sku)
+LEFT JOIN inventory i ON i.sku = s.sku
+LEFT JOIN invsync_outbox o ON o.sku = s.sku AND (o.xid, o.id) > ($2::text::xid8, $3::bigint)
+ORDER BY s.sku, o.xid, o.id
 )sql";
 
 // Applies a batch of events in one statement: new ledger rows, then the quantity change of
@@ -108,6 +118,20 @@ FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS i(event_id, sku
 JOIN invsync_ledger l ON l.event_id = i.event_id AND l.sku = i.sku
 WHERE l.stream_id <> i.stream_id
 )sql";
+
+// An outbox row from columns xid, id, kind, delta starting at `first` (the SKU is given apart:
+// queries place it differently). A kind invsync does not write means the table was tampered with.
+Change ChangeFromRow(const detail::PgResult& result, int row, int first, std::string sku) {
+  const std::string_view kind = result.Text(row, first + 2);
+  if (kind != "U" && kind != "I" && kind != "D") {
+    throw PermanentError(
+        fmt::format("outbox row {} has an unknown kind \"{}\"", result.Text(row, first + 1), kind));
+  }
+  return {.position = {result.Int64(row, first), result.Int64(row, first + 1)},
+          .sku = std::move(sku),
+          .kind = static_cast<ChangeKind>(kind[0]),
+          .delta = result.Int64(row, first + 3)};
+}
 
 }  // namespace
 
@@ -341,15 +365,7 @@ ChangeBatch PostgresStore::ReadChanges(const OutboxPosition& after, std::size_t 
       batch.held_back = true;
       break;
     }
-    const std::string_view kind = result.Text(row, 3);
-    if (kind != "U" && kind != "I" && kind != "D") {
-      throw PermanentError(
-          fmt::format("outbox row {} has an unknown kind \"{}\"", result.Text(row, 1), kind));
-    }
-    batch.changes.push_back({.position = {result.Int64(row, 0), result.Int64(row, 1)},
-                             .sku = std::string(result.Text(row, 2)),
-                             .kind = static_cast<ChangeKind>(kind[0]),
-                             .delta = result.Int64(row, 4)});
+    batch.changes.push_back(ChangeFromRow(result, row, 0, std::string(result.Text(row, 4))));
   }
   return batch;
 }
@@ -374,6 +390,45 @@ std::int64_t PostgresStore::PruneChanges(const OutboxPosition& upto,
       ->Exec(kPruneChangesSql,
              {std::to_string(upto.xid), std::to_string(upto.id), std::to_string(retention.count())})
       .AffectedRows();
+}
+
+std::int64_t PostgresStore::CountSkus() {
+  auto conn = Acquire();
+  return conn->Exec("SELECT count(*) FROM inventory").Int64(0, 0);
+}
+
+std::vector<std::string> PostgresStore::ListSkus(const std::string& after, std::size_t limit) {
+  auto conn = Acquire();
+  auto result = conn->Exec("SELECT sku FROM inventory WHERE sku > $1 ORDER BY sku LIMIT $2",
+                           {after, std::to_string(limit)});
+  std::vector<std::string> skus;
+  skus.reserve(static_cast<std::size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    skus.emplace_back(result.Text(row, 0));
+  }
+  return skus;
+}
+
+std::map<std::string, StockAudit> PostgresStore::AuditStock(std::span<const std::string> skus,
+                                                            const OutboxPosition& after) {
+  std::map<std::string, StockAudit> audits;
+  if (skus.empty()) {
+    return audits;
+  }
+  auto conn = Acquire();
+  auto result = conn->Exec(kAuditStockSql, {detail::ArrayLiteral({skus.begin(), skus.end()}),
+                                            std::to_string(after.xid), std::to_string(after.id)});
+  for (int row = 0; row < result.rows(); ++row) {
+    const std::string sku(result.Text(row, 0));
+    auto& audit = audits[sku];
+    if (!result.IsNull(row, 1)) {
+      audit.quantity = result.Int64(row, 1);
+    }
+    if (!result.IsNull(row, 3)) {
+      audit.pending.push_back(ChangeFromRow(result, row, 2, sku));
+    }
+  }
+  return audits;
 }
 
 namespace {

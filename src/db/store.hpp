@@ -90,6 +90,12 @@ struct ChangeBatch {
   bool held_back = false;
 };
 
+/// A SKU as reconcile sees the database: its quantity and the outbox rows after a position.
+struct StockAudit {
+  std::optional<std::int64_t> quantity;  ///< nullopt: no such SKU
+  std::vector<Change> pending;           ///< outbox rows of the SKU after the position, in order
+};
+
 /// Outbox rows not yet applied to Redis.
 struct ChangeBacklog {
   std::int64_t rows = 0;
@@ -135,6 +141,14 @@ class Store {
   /// Deletes outbox rows at or before `upto` older than `retention`; returns how many.
   virtual std::int64_t PruneChanges(const OutboxPosition& upto,
                                     std::chrono::milliseconds retention) = 0;
+  /// Number of SKUs in the database.
+  [[nodiscard]] virtual std::int64_t CountSkus() = 0;
+  /// Up to `limit` SKUs after `after` (all when `after` is empty), in order.
+  [[nodiscard]] virtual std::vector<std::string> ListSkus(const std::string& after,
+                                                          std::size_t limit) = 0;
+  /// Quantity and outbox rows after `after` of each SKU, in one snapshot; every SKU is in the map.
+  [[nodiscard]] virtual std::map<std::string, StockAudit> AuditStock(
+      std::span<const std::string> skus, const OutboxPosition& after) = 0;
   /// A new dedicated connection for a syncer.
   [[nodiscard]] virtual std::unique_ptr<ChangeFeed> OpenChangeFeed() = 0;
   /// True if a trivial query succeeds.

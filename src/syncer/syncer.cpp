@@ -16,6 +16,8 @@ namespace {
 // The active syncer renews this key while it leads; it names the leader in `status`.
 constexpr std::string_view kLeaderKey = "invsync:syncer:leader";
 
+}  // namespace
+
 db::OutboxPosition ParseCursor(const std::optional<std::string>& text) {
   if (!text) {
     return {};
@@ -30,8 +32,6 @@ db::OutboxPosition ParseCursor(const std::optional<std::string>& text) {
   }
   return {*xid, *id};
 }
-
-}  // namespace
 
 SyncState ReadSyncState(redis::Connection& connection) {
   auto replies = connection.Pipeline({{"GET", Keys::kSyncCursor}, {"GET", kLeaderKey}});
@@ -157,6 +157,15 @@ BatchOutcome Syncer::RunOnce() {
     hook_(FaultPoint::kAfterApply, batch.changes);
   }
   return outcome;
+}
+
+db::ChangeBacklog Syncer::ReadBacklog() {
+  db::OutboxPosition cursor;
+  {
+    auto conn = redis_.Acquire();
+    cursor = ReadSyncState(*conn).cursor;
+  }
+  return store_.ReadChangeBacklog(cursor);
 }
 
 std::int64_t Syncer::Prune() {

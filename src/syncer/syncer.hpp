@@ -58,6 +58,10 @@ struct SyncState {
   std::optional<std::string> leader;  ///< name of the active syncer, if one announced itself
 };
 
+/// Parses the cursor as Redis keeps it ("xid:id"; nullopt: the start). Throws `PermanentError`
+/// if it is malformed.
+db::OutboxPosition ParseCursor(const std::optional<std::string>& text);
+
 /// Reads the cursor and the announced leader from Redis.
 SyncState ReadSyncState(redis::Connection& connection);
 
@@ -75,6 +79,8 @@ class Syncer {
   /// Reads and applies one batch from the cursor in Redis (whether or not this syncer leads).
   /// Throws on failures.
   BatchOutcome RunOnce();
+  /// Outbox rows not yet applied, from the cursor in Redis. Throws on failures.
+  [[nodiscard]] db::ChangeBacklog ReadBacklog();
   /// Deletes applied outbox rows older than the retention; returns how many.
   std::int64_t Prune();
 

@@ -174,5 +174,46 @@ TEST_F(CliTest, ServeMigratesPersistsAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
 }
 
+TEST_F(CliTest, ReconcileReportsRepairsAndExitsByWhatItFound) {
+  ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
+  Drain();
+  auto clean = Run({"reconcile"});
+  EXPECT_EQ(clean.code, 0) << clean.err;
+  EXPECT_NE(clean.out.find("1 SKUs checked"), std::string::npos) << clean.out;
+  EXPECT_NE(clean.out.find("0 drifted"), std::string::npos) << clean.out;
+
+  Redis({"HSET", "inventory:A", "quantity", "3"});
+  auto found = Run({"--json", "reconcile"});
+  EXPECT_EQ(found.code, 1);
+  auto report = nlohmann::json::parse(found.out);
+  ASSERT_EQ(report["drifted"].size(), 1U) << report;
+  EXPECT_EQ(report["drifted"][0]["sku"], "A");
+  EXPECT_EQ(report["drifted"][0]["redis"], "3");
+  EXPECT_EQ(report["drifted"][0]["expected"], 10);
+  EXPECT_EQ(report["drifted"][0]["repaired"], false);
+  EXPECT_EQ(RedisQuantity("A"), 3);
+
+  auto repaired = Run({"reconcile", "--repair"});
+  EXPECT_EQ(repaired.code, 0) << repaired.out;
+  EXPECT_NE(repaired.out.find("drift     A  redis 3  database 10  expected 10  repaired"),
+            std::string::npos)
+      << repaired.out;
+  EXPECT_EQ(RedisQuantity("A"), 10);
+  auto status = nlohmann::json::parse(Run({"--json", "status"}).out);
+  EXPECT_EQ(status["last_reconcile"]["repaired"], 1) << status;
+}
+
+TEST_F(CliTest, ServeRunsScheduledReconcilesThatRepairWhenAsked) {
+  ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
+  Drain();
+  InvsyncProcess serve(INVSYNC_BINARY, {"--listen", "127.0.0.1:0", "--reconcile-interval", "200ms",
+                                        "--reconcile-repair", "true", "serve"});
+  Redis({"HSET", "inventory:A", "quantity", "4"});
+  EXPECT_TRUE(WaitFor([&] { return RedisQuantity("A") == 10; }, std::chrono::seconds(10)))
+      << "the scheduled reconcile did not repair the drift";
+  serve.Signal(SIGTERM);
+  EXPECT_TRUE(serve.Wait(std::chrono::seconds(20)).has_value());
+}
+
 }  // namespace
 }  // namespace invsync::testing

@@ -85,7 +85,9 @@ PgConnection::PgConnection(const std::string& url) : conn_(PQconnectdb(url.c_str
     // server may still be coming up; callers decide how long to retry.
     throw TransientError(fmt::format("cannot connect to the database: {}", message));
   }
-  PgResultPtr result(PQexec(conn_.get(), "SET application_name = 'invsync'"));
+  // Notices ("relation ... already exists, skipping") are not for the service's log.
+  PgResultPtr result(
+      PQexec(conn_.get(), "SET application_name = 'invsync'; SET client_min_messages = warning"));
   if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
     Fail(result.get(), "SET application_name");
   }
