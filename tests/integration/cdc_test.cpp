@@ -448,6 +448,39 @@ TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
   EXPECT_EQ(Get("A"), 12);
 }
 
+TEST_F(CdcTest, TheSyncerSurvivesADatabaseOutageAndCatchesUp) {
+  Insert("A", 100);
+  ASSERT_EQ(Get("A"), 100);
+  auto options = SyncerOptions();
+  options.max_backoff = 300ms;
+  syncer::Syncer syncer(pool(), store(), options);
+  Running running(syncer);
+  ASSERT_TRUE(WaitFor([&] { return syncer.counters().leader.load(); }, 5s));
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+  ASSERT_TRUE(TimeUntilVisible("A", 101));
+  {
+    DatabaseOutage outage;
+    outage.Begin();
+    std::this_thread::sleep_for(3s);
+    EXPECT_FALSE(syncer.counters().leader.load()) << "the syncer did not notice the outage";
+    EXPECT_EQ(RedisQuantity("A"), 101);  // Redis keeps serving what it has
+    outage.End();
+  }
+  // The pool's old connections are dead: the first statements may fail and are retried.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        try {
+          Sql("UPDATE inventory SET quantity = quantity + 10 WHERE sku = 'A'");
+          return true;
+        } catch (const Error&) {
+          return false;
+        }
+      },
+      20s));
+  EXPECT_TRUE(TimeUntilVisible("A", 111, 10s)) << "the syncer did not catch up after the outage";
+  EXPECT_GT(syncer.counters().errors.load(), 0);
+}
+
 TEST_F(CdcTest, RedisFlushedMidRunRecoversAndConverges) {
   constexpr int kSkus = 8;
   for (int i = 0; i < kSkus; ++i) {

@@ -158,30 +158,6 @@ class OrderTraffic {
   std::vector<std::jthread> workers_;  // last: stopped and joined before the rest goes
 };
 
-/// Stops PostgreSQL with Begin(), starts it again with End() or, if a failed assertion left the
-/// test early, in the destructor, so the next test finds it running.
-class DatabaseOutage {
- public:
-  DatabaseOutage() = default;
-  DatabaseOutage(const DatabaseOutage&) = delete;
-  DatabaseOutage& operator=(const DatabaseOutage&) = delete;
-  ~DatabaseOutage() { End(); }
-
-  void Begin() {
-    RunServerControl("INVSYNC_TEST_PG_STOP");
-    down_ = true;
-  }
-  void End() {
-    if (down_.exchange(false)) {
-      RunServerControl("INVSYNC_TEST_PG_START");
-    }
-  }
-  [[nodiscard]] bool down() const { return down_.load(); }
-
- private:
-  std::atomic<bool> down_{false};
-};
-
 /// What a persister that crashed at a fault point left behind.
 struct Crash {
   bool happened = false;

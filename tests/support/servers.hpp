@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,6 +24,30 @@ std::string TestDatabaseUrl();
 /// Runs a shell command from the environment variable `name` (e.g. INVSYNC_TEST_PG_STOP) and
 /// fails the test if it is missing or fails.
 void RunServerControl(const char* name);
+
+/// Stops PostgreSQL with Begin(), starts it again with End() or, if a failed assertion left the
+/// test early, in the destructor, so the next test finds it running.
+class DatabaseOutage {
+ public:
+  DatabaseOutage() = default;
+  DatabaseOutage(const DatabaseOutage&) = delete;
+  DatabaseOutage& operator=(const DatabaseOutage&) = delete;
+  ~DatabaseOutage() { End(); }
+
+  void Begin() {
+    RunServerControl("INVSYNC_TEST_PG_STOP");
+    down_ = true;
+  }
+  void End() {
+    if (down_.exchange(false)) {
+      RunServerControl("INVSYNC_TEST_PG_START");
+    }
+  }
+  [[nodiscard]] bool down() const { return down_.load(); }
+
+ private:
+  std::atomic<bool> down_{false};
+};
 
 /// Base of the integration tests: clean Redis and a fresh schema before each test, and helpers
 /// to look at both sides directly.
