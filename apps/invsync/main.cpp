@@ -16,7 +16,7 @@
 #include "common/error.hpp"
 #include "config/config.hpp"
 #include "core/stock_service.hpp"
-#include "db/postgres_store.hpp"
+#include "db/sqlite_store.hpp"
 #include "redis/client.hpp"
 
 namespace {
@@ -192,14 +192,11 @@ int Run(int argc, char** argv) {
     cli::Parts parts{
         .settings = config::Load(args.config_path, config::CurrentEnvironment(), args.overrides)};
     const auto& settings = parts.settings;
-    if (!settings.database_url.starts_with("postgres")) {
-      throw ConfigError("database.url: only PostgreSQL (postgresql://...) is supported so far");
-    }
     spdlog::set_default_logger(spdlog::stderr_color_mt("invsync"));
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
     redis::Pool redis(redis::Endpoint::Parse(settings.redis_url),
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
-    db::PostgresStore store(
+    auto store = db::OpenStore(
         settings.database_url,
         // Persisters each hold a connection per batch, the syncer one; readers keep theirs.
         static_cast<std::size_t>(settings.database_pool_size + settings.persister_threads + 1));
@@ -209,9 +206,9 @@ int Run(int argc, char** argv) {
                                .fill = {.absent_ttl = settings.stock_absent_ttl,
                                         .lock_ttl = settings.stock_fill_lock_ttl,
                                         .wait = settings.stock_fill_wait}};
-    core::StockService stock(redis, store, core::Keys(settings.redis_key_prefix), options);
+    core::StockService stock(redis, *store, core::Keys(settings.redis_key_prefix), options);
     parts.redis = &redis;
-    parts.store = &store;
+    parts.store = store.get();
     parts.stock = &stock;
     return Dispatch(app, args, parts, output);
   } catch (const ConfigError& error) {

@@ -135,64 +135,13 @@ Change ChangeFromRow(const detail::PgResult& result, int row, int first, std::st
 
 }  // namespace
 
-class PostgresStore::Lease {
- public:
-  Lease(PostgresStore* store, std::unique_ptr<detail::PgConnection> connection)
-      : store_(store), connection_(std::move(connection)) {}
-  ~Lease() {
-    if (connection_ != nullptr) {
-      store_->Release(std::move(connection_));
-    }
-  }
-  Lease(Lease&&) noexcept = default;
-  Lease& operator=(Lease&&) = delete;
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  detail::PgConnection* operator->() const { return connection_.get(); }
-  detail::PgConnection& operator*() const { return *connection_; }
-
- private:
-  PostgresStore* store_;
-  std::unique_ptr<detail::PgConnection> connection_;
-};
-
 PostgresStore::PostgresStore(std::string url, std::size_t pool_size)
-    : url_(std::move(url)), pool_size_(pool_size) {}
+    : url_(std::move(url)),
+      pool_([this] { return std::make_unique<detail::PgConnection>(url_); }, pool_size) {}
 
 PostgresStore::~PostgresStore() = default;
 
-PostgresStore::Lease PostgresStore::Acquire() {
-  constexpr auto kWait = std::chrono::seconds(10);
-  std::unique_lock lock(mutex_);
-  if (!freed_.wait_for(lock, kWait, [this] { return !idle_.empty() || open_ < pool_size_; })) {
-    throw TransientError("no database connection free within 10 s");
-  }
-  if (!idle_.empty()) {
-    auto connection = std::move(idle_.back());
-    idle_.pop_back();
-    return Lease(this, std::move(connection));
-  }
-  ++open_;
-  lock.unlock();
-  try {
-    return Lease(this, std::make_unique<detail::PgConnection>(url_));
-  } catch (...) {
-    lock.lock();
-    --open_;
-    freed_.notify_one();
-    throw;
-  }
-}
-
-void PostgresStore::Release(std::unique_ptr<detail::PgConnection> connection) {
-  std::lock_guard lock(mutex_);
-  if (connection->broken()) {
-    --open_;
-  } else {
-    idle_.push_back(std::move(connection));
-  }
-  freed_.notify_one();
-}
+PostgresStore::Lease PostgresStore::Acquire() { return pool_.Acquire(); }
 
 void PostgresStore::Migrate() {
   auto conn = Acquire();

@@ -1,19 +1,13 @@
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
+#include "db/detail/pg.hpp"
+#include "db/detail/pool.hpp"
 #include "db/store.hpp"
 
 namespace invsync::db {
-
-namespace detail {
-class PgConnection;
-}
 
 /// The PostgreSQL store (libpq), with a small pool of connections created on demand.
 class PostgresStore final : public Store {
@@ -41,16 +35,11 @@ class PostgresStore final : public Store {
   bool Ping() override;
 
  private:
-  class Lease;
+  using Lease = detail::Pool<detail::PgConnection>::Lease;
   Lease Acquire();
-  void Release(std::unique_ptr<detail::PgConnection> connection);
 
   std::string url_;
-  std::size_t pool_size_;
-  std::mutex mutex_;
-  std::condition_variable freed_;
-  std::vector<std::unique_ptr<detail::PgConnection>> idle_;
-  std::size_t open_ = 0;
+  detail::Pool<detail::PgConnection> pool_;
 };
 
 }  // namespace invsync::db
