@@ -410,7 +410,7 @@ TEST_F(CdcTest, AnInsertAfterANegativeCacheEntryIsVisible) {
   EXPECT_EQ(Get("LATE"), 3);
 }
 
-TEST_F(CdcTest, ChangesBehindAnOpenTransactionWaitForIt) {
+TEST_F(CdcTest, ChangesBehindAnOpenPostgresTransactionWaitForIt) {
   Insert("A", 10);
   Insert("B", 10);
   ASSERT_EQ(Get("A"), 10);
@@ -448,7 +448,7 @@ TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
   EXPECT_EQ(Get("A"), 12);
 }
 
-TEST_F(CdcTest, TheSyncerSurvivesADatabaseOutageAndCatchesUp) {
+TEST_F(CdcTest, TheSyncerSurvivesAPostgresOutageAndCatchesUp) {
   Insert("A", 100);
   ASSERT_EQ(Get("A"), 100);
   auto options = SyncerOptions();

@@ -16,6 +16,7 @@
 #include "api/handlers.hpp"
 #include "api/server.hpp"
 #include "counting_store.hpp"
+#include "db/postgres_store.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "servers.hpp"

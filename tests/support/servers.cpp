@@ -1,11 +1,17 @@
 #include "servers.hpp"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
 #include "db/detail/pg.hpp"
+#include "db/detail/sqlite.hpp"
+#include "db/sqlite_store.hpp"
 
 namespace invsync::testing {
 
@@ -25,7 +31,33 @@ std::string RequireEnv(const char* name) {
 }  // namespace
 
 std::string TestRedisUrl() { return RequireEnv("INVSYNC_TEST_REDIS_URL"); }
-std::string TestDatabaseUrl() { return RequireEnv("INVSYNC_TEST_DATABASE_URL"); }
+
+bool TestOnSqlite() {
+  const char* kind = std::getenv("INVSYNC_TEST_STORE");
+  return kind != nullptr && std::string_view(kind) == "sqlite";
+}
+
+std::string TestDatabaseUrl() {
+  if (TestOnSqlite()) {
+    static const std::string path =
+        (std::filesystem::temp_directory_path() / fmt::format("invsync-test-{}.db", getpid()))
+            .string();
+    return "sqlite://" + path;
+  }
+  return RequireEnv("INVSYNC_TEST_DATABASE_URL");
+}
+
+void ResetDatabase() {
+  if (TestOnSqlite()) {
+    const std::string path = TestDatabaseUrl().substr(std::string_view("sqlite://").size());
+    for (const char* suffix : {"", "-wal", "-shm", ".syncer-lock"}) {
+      std::filesystem::remove(path + suffix);
+    }
+    return;
+  }
+  db::detail::PgConnection pg(TestDatabaseUrl());
+  pg.ExecScript("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;");
+}
 
 void RunServerControl(const char* name) {
   std::string command = RequireEnv(name);
@@ -41,10 +73,8 @@ void ServersTest::SetUp() {
   persister_options.poll = std::chrono::milliseconds(100);
   redis::Connection redis(redis::Endpoint::Parse(TestRedisUrl()), std::chrono::seconds(5));
   redis.Command({"FLUSHALL"});
-  db::detail::PgConnection pg(TestDatabaseUrl());
-  pg.ExecScript(
-      "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA "
-      "public;");
+  store_.reset();  // a SQLite store would keep the removed file open
+  ResetDatabase();
   store().Migrate();
 }
 
@@ -56,9 +86,9 @@ redis::Pool& ServersTest::pool() {
   return *pool_;
 }
 
-db::PostgresStore& ServersTest::store() {
+db::Store& ServersTest::store() {
   if (!store_) {
-    store_ = std::make_unique<db::PostgresStore>(TestDatabaseUrl(), 8);
+    store_ = db::OpenStore(TestDatabaseUrl(), 8);
   }
   return *store_;
 }
@@ -78,6 +108,15 @@ std::unique_ptr<core::StockService> ServersTest::NewService(db::Store& store) {
 }
 
 std::optional<std::string> ServersTest::Sql(const std::string& statement) {
+  if (TestOnSqlite()) {
+    db::detail::SqliteConnection connection(
+        TestDatabaseUrl().substr(std::string_view("sqlite://").size()), std::chrono::seconds(10));
+    db::detail::SqliteStatement query(connection, statement);
+    if (!query.Step() || query.IsNull(0)) {
+      return std::nullopt;
+    }
+    return query.Text(0);
+  }
   db::detail::PgConnection pg(TestDatabaseUrl());
   auto result = pg.Exec(statement);
   if (result.rows() == 0 || result.IsNull(0, 0)) {

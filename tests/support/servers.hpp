@@ -10,16 +10,21 @@
 #include <string>
 
 #include "core/stock_service.hpp"
-#include "db/postgres_store.hpp"
+#include "db/store.hpp"
 #include "persister/persister.hpp"
 #include "redis/client.hpp"
 
 namespace invsync::testing {
 
-/// URL of the test Redis / PostgreSQL from INVSYNC_TEST_REDIS_URL / INVSYNC_TEST_DATABASE_URL
+/// URL of the test Redis / database from INVSYNC_TEST_REDIS_URL / INVSYNC_TEST_DATABASE_URL
 /// (exported by scripts/with-services). Integration tests never skip: without them they fail.
+/// With INVSYNC_TEST_STORE=sqlite the database is a SQLite file of this process instead (CTest
+/// runs the integration suites both ways).
 std::string TestRedisUrl();
 std::string TestDatabaseUrl();
+bool TestOnSqlite();
+/// Empties the test database (drops the schema, or removes the SQLite file).
+void ResetDatabase();
 
 /// Runs a shell command from the environment variable `name` (e.g. INVSYNC_TEST_PG_STOP) and
 /// fails the test if it is missing or fails.
@@ -60,7 +65,7 @@ class ServersTest : public ::testing::Test {
   persister::PersisterOptions persister_options;
 
   redis::Pool& pool();
-  db::PostgresStore& store();
+  db::Store& store();
   core::StockService& stock();
   /// A second service with its own pool and store, as another process would have.
   std::unique_ptr<core::StockService> NewService(db::Store& store);
@@ -81,7 +86,7 @@ class ServersTest : public ::testing::Test {
 
  private:
   std::unique_ptr<redis::Pool> pool_;
-  std::unique_ptr<db::PostgresStore> store_;
+  std::unique_ptr<db::Store> store_;
   std::unique_ptr<core::StockService> stock_;
 };
 
