@@ -8,11 +8,13 @@
 #include <condition_variable>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/managed_redis.hpp"
 #include "common/error.hpp"
 #include "config/config.hpp"
 #include "core/stock_service.hpp"
@@ -78,10 +80,14 @@ struct Arguments {
   std::string quantity;
   std::optional<std::string> request_id;
   bool repair = false;
+  bool demo = false;
 };
 
 void AddCommands(CLI::App& app, Arguments& args) {
-  app.add_subcommand("serve", "Run the service: migrate, persist events, serve the HTTP API");
+  auto* serve = app.add_subcommand(
+      "serve", "Run the service: migrate, persist events, sync database changes, serve HTTP");
+  serve->add_flag("--demo", args.demo,
+                  "Load a small demo catalogue (SKU-1 ... SKU-12) if the catalogue is empty");
   app.add_subcommand("persist",
                      "Run only the persister: drain the Redis event stream into the "
                      "database");
@@ -128,6 +134,7 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
       return cli::Sync(parts, signal_stop.token(), output);
     }
     MigrateWithRetry(*parts.store, signal_stop.token());
+    cli::OfferDemo(parts, args.demo);
     return cli::Serve(parts, signal_stop.token(), output);
   }
   if (command == "hash-token") {
@@ -194,10 +201,29 @@ int Run(int argc, char** argv) {
     const auto& settings = parts.settings;
     spdlog::set_default_logger(spdlog::stderr_color_mt("invsync"));
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
-    redis::Pool redis(redis::Endpoint::Parse(settings.redis_url),
+    const std::string command = app.get_subcommands().front()->get_name();
+    const bool runs_service =
+        command == "serve" || command == "persist" || command == "sync" || command == "migrate";
+    std::optional<cli::ManagedRedis> managed_redis;
+    if (config::ManagesRedis(settings) && command == "serve") {
+      managed_redis.emplace(settings.data_dir);
+      managed_redis->Start();
+    }
+    if (settings.database_url.empty()) {
+      const auto file = std::filesystem::path(settings.data_dir) / "invsync.db";
+      if (runs_service) {
+        std::filesystem::create_directories(settings.data_dir);
+      } else if (!std::filesystem::exists(file)) {
+        throw ConfigError(fmt::format(
+            "database.url is not set and there is no embedded database at {}: run `invsync "
+            "serve` first, or set database.url (and data.dir)",
+            file.string()));
+      }
+    }
+    redis::Pool redis(redis::Endpoint::Parse(config::EffectiveRedisUrl(settings)),
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
     auto store = db::OpenStore(
-        settings.database_url,
+        config::EffectiveDatabaseUrl(settings),
         // Persisters each hold a connection per batch, the syncer one; readers keep theirs.
         static_cast<std::size_t>(settings.database_pool_size + settings.persister_threads + 1));
     core::StockOptions options{.limits = {.max_line_quantity = settings.stock_max_line_quantity,

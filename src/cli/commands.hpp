@@ -55,6 +55,9 @@ int Set(Parts& parts, const std::string& sku, const std::string& quantity,
         const std::optional<std::string>& request_id, const Output& output);
 int Status(Parts& parts, const Output& output);
 int Migrate(Parts& parts, const Output& output);
+/// With `load` and an empty catalogue, sets SKU-1 ... SKU-12 (10 ... 120 units); with an empty
+/// catalogue and no `load`, logs how to get them.
+void OfferDemo(Parts& parts, bool load);
 /// Prints the SHA-256 of a token read from `input`, for the config file's [[tokens]].
 int HashToken(std::istream& input, const Output& output);
 /// Runs `persister.threads` persisters in threads until stopped; each finishes its batch.

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string_view>
@@ -112,6 +113,9 @@ std::string FormatDuration(milliseconds value) {
 using TextCheck = std::optional<std::string> (*)(std::string& value);
 
 std::optional<std::string> CheckRedisUrl(std::string& value) {
+  if (value.empty()) {
+    return std::nullopt;  // invsync's own Redis
+  }
   if (value.starts_with("rediss://")) {
     return "TLS (rediss://) is not supported; use redis:// or unix://";
   }
@@ -128,12 +132,27 @@ std::optional<std::string> CheckRedisUrl(std::string& value) {
 }
 
 std::optional<std::string> CheckDatabaseUrl(std::string& value) {
+  if (value.empty()) {
+    return std::nullopt;  // the embedded SQLite file
+  }
   for (const std::string_view scheme : {"postgresql://"sv, "postgres://"sv, "sqlite://"sv}) {
     if (value.starts_with(scheme)) {
       return std::nullopt;
     }
   }
   return "must start with postgresql://, postgres:// or sqlite://";
+}
+
+std::optional<std::string> CheckDataDir(std::string& value) {
+  if (value.empty() || value.find('\0') != std::string::npos) {
+    return "must be a directory path";
+  }
+  // A unix socket path has room for 107 bytes; the managed Redis's lives here.
+  if (std::filesystem::absolute(value).string().size() > 80) {
+    return "must be a path of at most 80 bytes once made absolute (the managed Redis's socket "
+           "lives there)";
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> CheckKeyPrefix(std::string& value) {
@@ -234,8 +253,14 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 36> kSettings{{
-    {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
+const std::array<SettingDef, 37> kSettings{{
+    {"data.dir",
+     "directory of the embedded SQLite database and the managed Redis (when their URLs are "
+     "not set)",
+     TextField{&Settings::data_dir, CheckDataDir}},
+    {"redis.url",
+     "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock; empty: "
+     "`serve` runs its own in data.dir",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
      TextField{&Settings::redis_key_prefix, CheckKeyPrefix}},
@@ -243,7 +268,9 @@ const std::array<SettingDef, 36> kSettings{{
      IntField<int>{&Settings::redis_pool_size, 1, 1024}},
     {"redis.timeout", "connect and command timeout for Redis",
      DurationField{&Settings::redis_timeout, milliseconds(1), seconds(60)}},
-    {"database.url", "database: postgresql://..., postgres://... or sqlite://...",
+    {"database.url",
+     "database: postgresql://..., postgres://... or sqlite:///path/file.db; empty: SQLite in "
+     "data.dir",
      TextField{&Settings::database_url, CheckDatabaseUrl}},
     {"database.pool_size", "database connections per process",
      IntField<int>{&Settings::database_pool_size, 1, 1024}},
@@ -760,6 +787,20 @@ std::optional<milliseconds> ParseDuration(const std::string& text) {
     return std::nullopt;
   }
   return milliseconds(*count * factor);
+}
+
+std::string EffectiveRedisUrl(const Settings& settings) {
+  if (!settings.redis_url.empty()) {
+    return settings.redis_url;
+  }
+  return "unix://" + (std::filesystem::absolute(settings.data_dir) / "redis.sock").string();
+}
+
+std::string EffectiveDatabaseUrl(const Settings& settings) {
+  if (!settings.database_url.empty()) {
+    return settings.database_url;
+  }
+  return "sqlite://" + (std::filesystem::absolute(settings.data_dir) / "invsync.db").string();
 }
 
 }  // namespace invsync::config

@@ -22,13 +22,15 @@ struct AccessToken {
 /// is its TOML path, its flag (`--redis-url`) and, upper-cased with `INVSYNC_`, its environment
 /// variable (`INVSYNC_REDIS_URL`); `server.listen` is also `INVSYNC_LISTEN`.
 struct Settings {
+  // [data]
+  std::string data_dir = "var";  ///< the embedded database and the managed Redis live here
   // [redis]
-  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string redis_url;  ///< empty: a Redis of invsync's own in data_dir (see ManagedRedis)
   std::string redis_key_prefix = "inventory:";  ///< prefix of the seed's `inventory:<sku>` hashes
   int redis_pool_size = 96;  // HTTP workers and persisters each hold one while they work
   std::chrono::milliseconds redis_timeout{2000};
   // [database]
-  std::string database_url = "postgresql:///invsync";
+  std::string database_url;  ///< empty: SQLite in data_dir
   int database_pool_size = 4;
   // [stock]
   std::int64_t stock_max_line_quantity = 1'000'000;
@@ -72,6 +74,15 @@ struct Settings {
   /// Field-by-field equality.
   bool operator==(const Settings&) const = default;
 };
+
+/// The Redis to use: `redis.url`, or the unix socket of the managed Redis in `data.dir`.
+[[nodiscard]] std::string EffectiveRedisUrl(const Settings& settings);
+/// True when invsync runs its own Redis (no `redis.url` configured).
+[[nodiscard]] inline bool ManagesRedis(const Settings& settings) {
+  return settings.redis_url.empty();
+}
+/// The database to use: `database.url`, or the SQLite file in `data.dir`.
+[[nodiscard]] std::string EffectiveDatabaseUrl(const Settings& settings);
 
 /// Raw `name=value` overrides, keyed by dotted setting name (`persister.batch_size`).
 using Overrides = std::map<std::string, std::string>;

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <csignal>
 #include <utility>
 
 #include "common/error.hpp"
@@ -110,6 +111,11 @@ std::string Endpoint::Describe() const {
 }
 
 Connection::Connection(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
+  // hiredis writes with write(2): a server that went away would raise SIGPIPE, whose default
+  // action ends the process. Ignored once, process-wide: the write then fails with EPIPE and
+  // the connection reports itself broken.
+  static const bool kSigpipeIgnored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)kSigpipeIgnored;
   timeval tv = ToTimeval(timeout);
   context_ = endpoint.unix_path.empty()
                  ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
@@ -253,10 +259,14 @@ Pool::Lease Pool::Acquire() {
 void Pool::Release(std::unique_ptr<Connection> connection) {
   std::lock_guard lock(mutex_);
   if (connection->broken()) {
-    --open_;
-  } else {
-    idle_.push_back(std::move(connection));
+    // The server went away (a restart, a failover): the idle connections are as dead as this
+    // one. Dropping them now saves each later borrower one failed call.
+    open_ -= 1 + idle_.size();
+    idle_.clear();
+    freed_.notify_all();
+    return;
   }
+  idle_.push_back(std::move(connection));
   freed_.notify_one();
 }
 

@@ -1,10 +1,14 @@
 #include "process.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <array>
 #include <csignal>
+#include <cstdio>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -27,7 +31,69 @@ std::vector<char*> Pointers(std::vector<std::string>& strings) {
   return pointers;
 }
 
+// This process's environment with the server variables as `servers` wants them.
+std::vector<std::string> Environment(Servers servers) {
+  std::vector<std::string> env;
+  for (char** var = environ; *var != nullptr; ++var) {
+    std::string_view entry(*var);
+    if (!entry.starts_with("INVSYNC_REDIS_URL=") && !entry.starts_with("INVSYNC_DATABASE_URL=")) {
+      env.emplace_back(entry);
+    }
+  }
+  if (servers == Servers::kTest) {
+    env.push_back("INVSYNC_REDIS_URL=" + TestRedisUrl());
+    env.push_back("INVSYNC_DATABASE_URL=" + TestDatabaseUrl());
+  }
+  return env;
+}
+
+std::string ReadAll(int fd) {
+  std::string text;
+  std::array<char, 4096> buffer{};
+  ssize_t n = 0;
+  while ((n = read(fd, buffer.data(), buffer.size())) > 0) {
+    text.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
 }  // namespace
+
+Outcome RunInvsync(const std::string& binary, const std::vector<std::string>& args,
+                   Servers servers) {
+  // Output goes to unlinked temporary files: no pipe to drain while waiting.
+  FILE* out = std::tmpfile();
+  FILE* err = std::tmpfile();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fileno(out), 1);
+  posix_spawn_file_actions_adddup2(&actions, fileno(err), 2);
+  std::vector<std::string> argv_strings = {binary};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  auto env = Environment(servers);
+  auto argv = Pointers(argv_strings);
+  auto envp = Pointers(env);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  Outcome outcome;
+  if (rc == 0) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    outcome.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    lseek(fileno(out), 0, SEEK_SET);
+    lseek(fileno(err), 0, SEEK_SET);
+    outcome.out = ReadAll(fileno(out));
+    outcome.err = ReadAll(fileno(err));
+  }
+  std::fclose(out);
+  std::fclose(err);
+  if (rc != 0) {
+    throw std::system_error(rc, std::generic_category(), "posix_spawn " + binary);
+  }
+  return outcome;
+}
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -40,18 +106,11 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::
   return true;
 }
 
-InvsyncProcess::InvsyncProcess(const std::string& binary, const std::vector<std::string>& args) {
+InvsyncProcess::InvsyncProcess(const std::string& binary, const std::vector<std::string>& args,
+                               Servers servers) {
   std::vector<std::string> argv_strings = {binary};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<std::string> env;
-  for (char** var = environ; *var != nullptr; ++var) {
-    std::string_view entry(*var);
-    if (!entry.starts_with("INVSYNC_REDIS_URL=") && !entry.starts_with("INVSYNC_DATABASE_URL=")) {
-      env.emplace_back(entry);
-    }
-  }
-  env.push_back("INVSYNC_REDIS_URL=" + TestRedisUrl());
-  env.push_back("INVSYNC_DATABASE_URL=" + TestDatabaseUrl());
+  auto env = Environment(servers);
   auto argv = Pointers(argv_strings);
   auto envp = Pointers(env);
   int rc = posix_spawn(&pid_, binary.c_str(), nullptr, nullptr, argv.data(), envp.data());

@@ -13,11 +13,17 @@ namespace invsync::testing {
 /// Polls `condition` every 10 ms until it holds (true) or `limit` passes (false).
 bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit);
 
-/// The `invsync` binary run as a child process against the test servers (INVSYNC_REDIS_URL and
-/// INVSYNC_DATABASE_URL point at them); killed and reaped if the test leaves it running.
+/// Which servers a child `invsync` uses.
+enum class Servers {
+  kTest,  ///< the test servers: INVSYNC_REDIS_URL and INVSYNC_DATABASE_URL point at them
+  kOwn,   ///< none given: its own managed Redis and embedded database (both variables removed)
+};
+
+/// The `invsync` binary run as a child process; killed and reaped if the test leaves it running.
 class InvsyncProcess {
  public:
-  InvsyncProcess(const std::string& binary, const std::vector<std::string>& args);
+  InvsyncProcess(const std::string& binary, const std::vector<std::string>& args,
+                 Servers servers = Servers::kTest);
   InvsyncProcess(const InvsyncProcess&) = delete;
   InvsyncProcess& operator=(const InvsyncProcess&) = delete;
   ~InvsyncProcess();
@@ -32,5 +38,16 @@ class InvsyncProcess {
   pid_t pid_ = -1;
   std::optional<int> status_;
 };
+
+/// What a finished command printed and returned.
+struct Outcome {
+  int code = -1;  ///< exit code, -1 if it did not exit normally
+  std::string out;
+  std::string err;
+};
+
+/// Runs `invsync ARGS...` to completion with standard input from /dev/null.
+Outcome RunInvsync(const std::string& binary, const std::vector<std::string>& args,
+                   Servers servers = Servers::kTest);
 
 }  // namespace invsync::testing

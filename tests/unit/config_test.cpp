@@ -64,7 +64,7 @@ class ConfigFileTest : public ::testing::Test {
 TEST(ConfigLoadTest, NothingSetGivesDefaults) {
   const Settings settings = Load(std::nullopt, {}, {});
   EXPECT_EQ(settings, Settings{});
-  EXPECT_EQ(settings.redis_url, "redis://127.0.0.1:6379");
+  EXPECT_EQ(settings.redis_url, "");  // invsync runs its own
   EXPECT_EQ(settings.persister_batch_wait, 5ms);
   EXPECT_EQ(settings.stock_idempotency_retention, std::chrono::hours(24 * 7));
 }
@@ -405,7 +405,7 @@ TEST(ConfigLoadTest, ConflictingListenVariablesAreRejected) {
 
 TEST(KnownSettingsTest, EachSettingHasItsEnvironmentVariableAndFlag) {
   const auto& all = KnownSettings();
-  EXPECT_EQ(all.size(), 36U);
+  EXPECT_EQ(all.size(), 37U);
   EXPECT_EQ(Info("persister.batch_size").env, "INVSYNC_PERSISTER_BATCH_SIZE");
   EXPECT_EQ(Info("persister.batch_size").flag, "--persister-batch-size");
   EXPECT_EQ(Info("redis.url").flag, "--redis-url");

@@ -1,0 +1,123 @@
+// The zero-configuration run: no Redis and no database configured, so `invsync serve` runs on the
+// embedded SQLite store in its data directory with a redis-server of its own, which it restarts
+// when it dies (no stock lost: AOF) and stops when it stops.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "common/error.hpp"
+#include "common/numbers.hpp"
+#include "process.hpp"
+#include "redis/client.hpp"
+
+namespace invsync::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ZeroConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("invsync-zero-config-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Outcome Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--data-dir", dir_.string()});
+    return RunInvsync(INVSYNC_BINARY, args, Servers::kOwn);
+  }
+
+  /// The managed Redis's process id, nullopt if it does not answer.
+  std::optional<std::int64_t> RedisPid() {
+    try {
+      redis::Endpoint endpoint;
+      endpoint.unix_path = (dir_ / "redis.sock").string();
+      redis::Connection connection(endpoint, 200ms);
+      const auto info = connection.Command({"INFO", "server"}).AsString();
+      const auto at = info.find("process_id:");
+      return ParseInt64(info.substr(at + 11, info.find('\r', at) - at - 11));
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ZeroConfigTest, ServeRunsItsOwnRedisOnSqliteRestartsItAndStopsIt) {
+  InvsyncProcess serve(INVSYNC_BINARY,
+                       {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve", "--demo"},
+                       Servers::kOwn);
+  std::optional<std::int64_t> first;
+  ASSERT_TRUE(WaitFor([&] { return (first = RedisPid()).has_value(); }, 20s))
+      << "serve did not start its Redis";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "redis.sock") &&
+               std::filesystem::is_regular_file(dir_ / "redis.sock"));
+  // The demo catalogue, through the CLI on the same directory (no URLs either).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Cli({"get", "SKU-3"}).out == "SKU-3 30\n";
+      },
+      10s))
+      << Cli({"get", "SKU-3"}).err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "invsync.db"));
+  auto deducted = Cli({"deduct", "o1", "SKU-3:2"});
+  ASSERT_EQ(deducted.code, 0) << deducted.err;
+  std::this_thread::sleep_for(1500ms);  // appendfsync everysec
+
+  ASSERT_EQ(kill(static_cast<pid_t>(*first), SIGKILL), 0);
+  std::optional<std::int64_t> second;
+  ASSERT_TRUE(WaitFor([&] { return (second = RedisPid()) && *second != *first; }, 10s))
+      << "the managed Redis was not restarted";
+  auto after = Cli({"get", "SKU-3"});
+  EXPECT_EQ(after.out, "SKU-3 28\n") << after.err;  // nothing lost across the restart
+
+  // A back-office change made with the sqlite3 tool reaches Redis.
+  const std::string update = "sqlite3 " + (dir_ / "invsync.db").string() +
+                             " \"UPDATE inventory SET quantity = quantity + 100 WHERE sku = "
+                             "'SKU-3'\"";
+  ASSERT_EQ(std::system(update.c_str()), 0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Cli({"get", "SKU-3"}).out == "SKU-3 128\n";
+      },
+      1s))
+      << Cli({"get", "SKU-3"}).out;
+
+  serve.Signal(SIGTERM);
+  auto status = serve.Wait(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_TRUE(WaitFor([&] { return kill(static_cast<pid_t>(*second), 0) != 0; }, 5s))
+      << "the managed Redis outlived the service";
+}
+
+TEST_F(ZeroConfigTest, TheManagedRedisDiesWithAKilledService) {
+  InvsyncProcess serve(INVSYNC_BINARY,
+                       {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve"},
+                       Servers::kOwn);
+  std::optional<std::int64_t> pid;
+  ASSERT_TRUE(WaitFor([&] { return (pid = RedisPid()).has_value(); }, 20s));
+  serve.Signal(SIGKILL);
+  serve.Wait(10s);
+  EXPECT_TRUE(WaitFor([&] { return kill(static_cast<pid_t>(*pid), 0) != 0; }, 5s))
+      << "the managed Redis outlived a killed service";
+}
+
+TEST_F(ZeroConfigTest, ACommandWithoutADatabaseSaysHowToGetOne) {
+  auto outcome = Cli({"get", "A"});
+  EXPECT_EQ(outcome.code, 2);
+  EXPECT_NE(outcome.err.find("invsync serve"), std::string::npos) << outcome.err;
+  EXPECT_EQ(std::count(outcome.err.begin(), outcome.err.end(), '\n'), 1) << outcome.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_));  // and created nothing
+}
+
+}  // namespace
+}  // namespace invsync::testing
