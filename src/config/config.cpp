@@ -144,8 +144,10 @@ std::optional<std::string> CheckDatabaseUrl(std::string& value) {
 }
 
 std::optional<std::string> CheckDataDir(std::string& value) {
-  if (value.empty() || value.find('\0') != std::string::npos) {
-    return "must be a directory path";
+  const bool printable = std::all_of(value.begin(), value.end(),
+                                     [](char c) { return static_cast<unsigned char>(c) >= ' '; });
+  if (value.empty() || !printable) {
+    return "must be a directory path (no control characters)";
   }
   // A unix socket path has room for 107 bytes; the managed Redis's lives here.
   if (std::filesystem::absolute(value).string().size() > 80) {

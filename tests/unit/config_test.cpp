@@ -69,6 +69,19 @@ TEST(ConfigLoadTest, NothingSetGivesDefaults) {
   EXPECT_EQ(settings.stock_idempotency_retention, std::chrono::hours(24 * 7));
 }
 
+TEST(ConfigLoadTest, UnsetUrlsMeanTheManagedRedisAndTheEmbeddedDatabaseInTheDataDir) {
+  const Settings settings = Load(std::nullopt, {{"INVSYNC_DATA_DIR", "/srv/shop"}}, {});
+  EXPECT_TRUE(ManagesRedis(settings));
+  EXPECT_EQ(EffectiveRedisUrl(settings), "unix:///srv/shop/redis.sock");
+  EXPECT_EQ(EffectiveDatabaseUrl(settings), "sqlite:///srv/shop/invsync.db");
+  const Settings configured =
+      Load(std::nullopt, {},
+           {{"redis.url", "redis://cache:6379"}, {"database.url", "postgresql://db/shop"}});
+  EXPECT_FALSE(ManagesRedis(configured));
+  EXPECT_EQ(EffectiveRedisUrl(configured), "redis://cache:6379");
+  EXPECT_EQ(EffectiveDatabaseUrl(configured), "postgresql://db/shop");
+}
+
 TEST_F(ConfigFileTest, FileOverridesDefaults) {
   const std::string path = WriteToml(R"(
 [redis]
@@ -193,7 +206,8 @@ const std::vector<BadValue> kBadValues = {
     {"redis.url", "http://127.0.0.1:6379", "redis:// or unix://"},
     {"redis.url", "rediss://cache:6380", "not supported"},
     {"redis.url", "unix://relative.sock", "absolute socket path"},
-    {"redis.url", "", ""},
+    {"data.dir", "", "directory path"},
+    {"data.dir", "dir\twith\ttabs", "directory path"},
     {"database.url", "mysql://db/x", "postgresql://"},
     {"database.url", "dbname=x", ""},
     {"redis.key_prefix", "", "1 to 64"},
