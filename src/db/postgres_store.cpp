@@ -42,10 +42,11 @@ FROM unnest($1::text[]) AS s(sku) LEFT JOIN inventory i ON i.sku = s.sku
 // Rows in (xid, id) order; `ready` is false from the first row whose transaction is not older
 // than every transaction still running (sql/003_outbox.sql).
 constexpr std::string_view kReadChangesSql = R"sql(
-SELECT xid::text, id, kind, delta, sku, xid < pg_snapshot_xmin(pg_current_snapshot())
-FROM invsync_outbox
-WHERE (xid, id) > ($1::text::xid8, $2::bigint)
-ORDER BY xid, id
+SELECT o.xid::text, o.id, o.kind, o.delta, o.sku,
+       o.xid < pg_snapshot_xmin(pg_current_snapshot())
+FROM invsync_outbox o
+WHERE (o.xid, o.id) > ($1::text::xid8, $2::bigint)
+ORDER BY o.xid, o.id  -- the table's xid8, not the text column of the same name
 LIMIT $3
 )sql";
 

@@ -432,6 +432,20 @@ TEST_F(CdcTest, ChangesBehindAnOpenPostgresTransactionWaitForIt) {
   EXPECT_EQ(RedisQuantity("B"), 11);
 }
 
+// Transaction ids compared as numbers, not as text ("10" sorts before "9").
+TEST_F(CdcTest, OutboxRowsComeInNumericPostgresTransactionOrder) {
+  Sql("INSERT INTO invsync_outbox (xid, sku, kind, delta) VALUES ('10'::xid8, 'A', 'U', 1), "
+      "('9'::xid8, 'A', 'U', 2), ('100'::xid8, 'A', 'U', 3)");
+  auto batch = store().ReadChanges({}, 10);
+  ASSERT_EQ(batch.changes.size(), 3U);
+  EXPECT_EQ(batch.changes[0].position.xid, 9);
+  EXPECT_EQ(batch.changes[1].position.xid, 10);
+  EXPECT_EQ(batch.changes[2].position.xid, 100);
+  auto after = store().ReadChanges(batch.changes[0].position, 10);
+  ASSERT_EQ(after.changes.size(), 2U);
+  EXPECT_EQ(after.changes[0].position.xid, 10);
+}
+
 TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
   Insert("A", 1);
   for (int i = 0; i < 10; ++i) {
