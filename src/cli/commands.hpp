@@ -31,6 +31,7 @@ struct Output {
   bool json = false;
   std::ostream& out;
   std::ostream& err;
+  bool progress = false;  ///< draw progress bars on `err` (it is a terminal)
 };
 
 /// The parts a command works with, built by the application.
@@ -54,6 +55,10 @@ int Set(Parts& parts, const std::string& sku, const std::string& quantity,
         const std::optional<std::string>& request_id, const Output& output);
 int Status(Parts& parts, const Output& output);
 int Migrate(Parts& parts, const Output& output);
+/// Loads stock from the database into Redis: every SKU (`all`) or `skus`, exactly one of them.
+/// Never overwrites a cached key and skips SKUs with unpersisted events; a progress bar when
+/// `output.progress`, then a summary. Exit 1 if a SKU asked for is not in the database.
+int Warm(Parts& parts, bool all, const std::vector<std::string>& skus, const Output& output);
 /// Prints the SHA-256 of a token read from `input`, for the config file's [[tokens]].
 int HashToken(std::istream& input, const Output& output);
 /// Runs `persister.threads` persisters in threads until stopped; each finishes its batch.

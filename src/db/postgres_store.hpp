@@ -28,6 +28,9 @@ class PostgresStore final : public Store {
   void Migrate() override;
   StockSnapshot LoadStock(std::string_view sku) override;
   std::map<std::string, StockSnapshot> LoadStocks(std::span<const std::string> skus) override;
+  std::vector<SkuStock> LoadStockPage(std::string_view after_sku, std::size_t limit) override;
+  std::vector<std::string> ListSkus(std::string_view after_sku, std::size_t limit) override;
+  std::int64_t CountSkus() override;
   ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override;
   ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) override;
   ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;

@@ -4,10 +4,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "process.hpp"
 #include "servers.hpp"
@@ -15,47 +12,11 @@
 namespace invsync::testing {
 namespace {
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) {
-    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  }
-  return quoted + "'";
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-int CountLines(const std::string& text) {
-  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
+using Outcome = CliOutcome;
 
 class CliTest : public ServersTest {
  protected:
-  Outcome Run(const std::vector<std::string>& args) {
-    auto dir = std::filesystem::temp_directory_path();
-    auto out = dir / "invsync-cli-test.out";
-    auto err = dir / "invsync-cli-test.err";
-    std::string command = std::string("env INVSYNC_REDIS_URL=") + Quote(TestRedisUrl()) +
-                          " INVSYNC_DATABASE_URL=" + Quote(TestDatabaseUrl()) + " " +
-                          INVSYNC_BINARY;
-    for (const auto& arg : args) {
-      command += " " + Quote(arg);
-    }
-    command += " >" + out.string() + " 2>" + err.string() + " </dev/null";
-    int status = std::system(command.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(out), ReadFile(err)};
-  }
+  Outcome Run(const std::vector<std::string>& args) { return RunInvsync(INVSYNC_BINARY, args); }
 };
 
 TEST_F(CliTest, SetGetDeductAndCancelRoundTrip) {

@@ -1,10 +1,17 @@
 #include "process.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -40,7 +47,8 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::
   return true;
 }
 
-InvsyncProcess::InvsyncProcess(const std::string& binary, const std::vector<std::string>& args) {
+InvsyncProcess::InvsyncProcess(const std::string& binary, const std::vector<std::string>& args,
+                               const std::optional<Capture>& capture) {
   std::vector<std::string> argv_strings = {binary};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<std::string> env;
@@ -54,7 +62,17 @@ InvsyncProcess::InvsyncProcess(const std::string& binary, const std::vector<std:
   env.push_back("INVSYNC_DATABASE_URL=" + TestDatabaseUrl());
   auto argv = Pointers(argv_strings);
   auto envp = Pointers(env);
-  int rc = posix_spawn(&pid_, binary.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (capture) {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, capture->out_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, capture->err_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  }
+  int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     throw std::system_error(rc, std::generic_category(), "posix_spawn " + binary);
   }
@@ -83,6 +101,44 @@ std::optional<int> InvsyncProcess::Wait(std::chrono::steady_clock::duration limi
       },
       limit);
   return status_;
+}
+
+namespace {
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+CliOutcome RunInvsync(const std::string& binary, const std::vector<std::string>& args,
+                      std::chrono::steady_clock::duration limit) {
+  const auto dir = std::filesystem::temp_directory_path();
+  static std::atomic<int> runs{0};
+  const std::string stem =
+      "invsync-cli-" + std::to_string(getpid()) + "-" + std::to_string(runs.fetch_add(1));
+  const Capture capture{(dir / (stem + ".out")).string(), (dir / (stem + ".err")).string()};
+  CliOutcome outcome;
+  {
+    InvsyncProcess process(binary, args, capture);
+    auto status = process.Wait(limit);
+    EXPECT_TRUE(status.has_value()) << binary << " ran longer than the limit; killed";
+    if (status && WIFEXITED(*status)) {
+      outcome.code = WEXITSTATUS(*status);
+    }
+  }
+  outcome.out = ReadFile(capture.out_path);
+  outcome.err = ReadFile(capture.err_path);
+  std::filesystem::remove(capture.out_path);
+  std::filesystem::remove(capture.err_path);
+  return outcome;
+}
+
+int CountLines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
 
 }  // namespace invsync::testing
