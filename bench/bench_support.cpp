@@ -181,6 +181,23 @@ std::int64_t Quantile(const std::vector<std::int64_t>& sorted, double q) {
   return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
 }
 
+void Check::Expect(bool condition, std::string what) {
+  ok = ok && condition;
+  lines.push_back(fmt::format("{} {}", condition ? "ok    " : "FAILED", what));
+}
+
+int Main(std::string_view program, const std::function<int()>& run) {
+  try {
+    return run();
+  } catch (const std::invalid_argument& error) {
+    std::cerr << program << ": " << error.what() << '\n';
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << program << ": " << error.what() << '\n';
+    return 1;
+  }
+}
+
 void WriteJson(const std::string& path, const nlohmann::json& document) {
   std::ofstream out(path);
   out << document.dump(2) << '\n';

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -74,6 +75,17 @@ void Checkpoint(const std::string& database_url);
 [[nodiscard]] inline double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
+
+/// Correctness checks of a run: each a line "ok     what" or "FAILED what"; `ok` if all held.
+struct Check {
+  bool ok = true;
+  std::vector<std::string> lines;
+  void Expect(bool condition, std::string what);
+};
+
+/// A benchmark's `main`: runs `run` and returns its exit status; bad flags
+/// (`std::invalid_argument`) exit 2 and other failures 1, each with one line naming `program`.
+int Main(std::string_view program, const std::function<int()>& run);
 
 /// Writes `document` to `path` (pretty-printed); throws `std::runtime_error` on failure.
 void WriteJson(const std::string& path, const nlohmann::json& document);

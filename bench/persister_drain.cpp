@@ -32,6 +32,7 @@ namespace {
 
 using namespace invsync;
 using Clock = std::chrono::steady_clock;
+using bench::Check;
 using core::Keys;
 
 constexpr std::int64_t kSeed = 1'000'000'000;
@@ -242,15 +243,6 @@ void PrintDrain(const Drain& drain) {
   }
   std::cout << '\n';
 }
-
-struct Check {
-  bool ok = true;
-  std::vector<std::string> lines;
-  void Expect(bool condition, std::string what) {
-    ok = ok && condition;
-    lines.push_back(fmt::format("{} {}", condition ? "ok    " : "FAILED", what));
-  }
-};
 
 // Ledger count = events + seeds; per SKU: database = Redis = seed - sold; nothing in flight.
 Check Verify(const bench::Servers& servers, const Options& options, const Backlog& backlog,

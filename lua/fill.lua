@@ -1,60 +1,98 @@
--- Installs a value read from the database into Redis, only if that is still safe.
--- KEYS: 1 inventory hash, 2 in-flight counts, 3 persisted counts, 4 absent marker,
---       5 recent changes of the SKU (apply_changes.lua), 6 fill positions
--- ARGV: 1 sku, 2 database quantity ('' if the database has no row), 3 persisted count read
---       before the database read, 4 absent-marker time to live in ms (0: no marker),
---       5 change seq of the read (highest outbox id of the SKU it included)
--- Replies: {'cached', quantity} | {'filled', quantity} | {'absent'} | {'inflight'} | {'retry'}
+-- Installs values read from the database into Redis, one or many SKUs per call, each only if that
+-- is still safe.
+-- KEYS: 1 in-flight counts, 2 persisted counts, 3 fill positions, then per SKU: inventory hash,
+--       absent marker, recent changes of the SKU (apply_changes.lua)
+-- ARGV: 1 absent-marker time to live in ms (0: no marker), then per SKU: sku, database quantity
+--       ('' if the database has no row), persisted count read before the database read, change
+--       seq of the read (highest outbox id of the SKU it included)
+-- Reply: per SKU, in order, two elements: outcome, quantity ('' unless cached or filled), where
+--        the outcome is 'cached' | 'filled' | 'absent' | 'inflight' | 'retry'
 --
 -- Never overwrites a key that exists (it is newer than any database read). Refuses while events
 -- for the SKU are still in the stream (the database does not have them yet), and when events were
 -- persisted between the database read and now (the read may predate them). Changes the syncer
 -- applied after the read are added (updates) or make the read stale (inserts, deletes); the fill
 -- records its change seq so the syncer does not apply the changes the read included again.
-local inventory_key, inflight_key, persisted_key, absent_key, recent_key, fillpos_key =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local sku, quantity, persisted_before, absent_ttl, seq =
-    ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local inflight_key, persisted_key, fillpos_key = KEYS[1], KEYS[2], KEYS[3]
+local absent_ttl = tonumber(ARGV[1])
+local count = (#KEYS - 3) / 3
+if count == 0 then
+  return {}
+end
 
-local current = redis.call('HGET', inventory_key, 'quantity')
-if current then
-  return {'cached', current}
+-- The shared hashes are read once for all SKUs and written once at the end: nothing below reads
+-- what those writes change, so this is the same as SKU by SKU, with fewer calls.
+local skus = {}
+for i = 1, count do
+  skus[i] = ARGV[4 * i - 2]
 end
-if tonumber(redis.call('HGET', inflight_key, sku) or '0') > 0 then
-  return {'inflight'}
-end
-if (redis.call('HGET', persisted_key, sku) or '0') ~= persisted_before then
-  return {'retry'}
-end
-local later = 0
-local recent = redis.call('HGETALL', recent_key)
-for i = 1, #recent, 2 do
-  local field, value = recent[i], recent[i + 1]
-  if field == 'overflow' then
-    if tonumber(value) > seq then
-      return {'retry'}
-    end
-  elseif tonumber(field) > seq then
-    if value == 'I' or value == 'D' or quantity == '' then
-      return {'retry'}
-    end
-    later = later + tonumber(value)
+local inflight = redis.call('HMGET', inflight_key, unpack(skus))
+local persisted = redis.call('HMGET', persisted_key, unpack(skus))
+local positions, unpositioned, filled_absent_keys = {}, {}, {}
+
+local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, persisted_before,
+                    seq_text)
+  local seq = tonumber(seq_text)
+  local current = redis.call('HGET', inventory_key, 'quantity')
+  if current then
+    return 'cached', current
   end
-end
-if quantity == '' then
-  if absent_ttl > 0 then
-    redis.call('SET', absent_key, '1', 'PX', absent_ttl)
+  if tonumber(inflight[i] or '0') > 0 then
+    return 'inflight'
   end
-  return {'absent'}
+  if (persisted[i] or '0') ~= persisted_before then
+    return 'retry'
+  end
+  local later = 0
+  local recent = redis.call('HGETALL', recent_key)
+  for j = 1, #recent, 2 do
+    local field, value = recent[j], recent[j + 1]
+    if field == 'overflow' then
+      if tonumber(value) > seq then
+        return 'retry'
+      end
+    elseif tonumber(field) > seq then
+      if value == 'I' or value == 'D' or quantity == '' then
+        return 'retry'
+      end
+      later = later + tonumber(value)
+    end
+  end
+  if quantity == '' then
+    if absent_ttl > 0 then
+      redis.call('SET', absent_key, '1', 'PX', absent_ttl)
+    end
+    return 'absent'
+  end
+  if later ~= 0 then
+    quantity = string.format('%d', tonumber(quantity) + later)
+  end
+  redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', quantity)
+  if seq > 0 then
+    positions[#positions + 1] = sku
+    positions[#positions + 1] = seq_text
+  else
+    unpositioned[#unpositioned + 1] = sku
+  end
+  filled_absent_keys[#filled_absent_keys + 1] = absent_key
+  return 'filled', quantity
 end
-if later ~= 0 then
-  quantity = string.format('%d', tonumber(quantity) + later)
+
+local replies = {}
+for i = 1, count do
+  local k, a = 3 * i + 1, 4 * i - 2
+  local outcome, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
+                                 ARGV[a + 2], ARGV[a + 3])
+  replies[#replies + 1] = outcome
+  replies[#replies + 1] = quantity or ''
 end
-redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', quantity)
-if seq > 0 then
-  redis.call('HSET', fillpos_key, sku, ARGV[5])
-else
-  redis.call('HDEL', fillpos_key, sku)
+if #positions > 0 then
+  redis.call('HSET', fillpos_key, unpack(positions))
 end
-redis.call('DEL', absent_key)
-return {'filled', quantity}
+if #unpositioned > 0 then
+  redis.call('HDEL', fillpos_key, unpack(unpositioned))
+end
+if #filled_absent_keys > 0 then
+  redis.call('DEL', unpack(filled_absent_keys))
+end
+return replies

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <condition_variable>
@@ -15,6 +16,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/managed_redis.hpp"
+#include "cli/progress.hpp"
 #include "common/error.hpp"
 #include "config/config.hpp"
 #include "core/stock_service.hpp"
@@ -81,6 +83,7 @@ struct Arguments {
   std::optional<std::string> request_id;
   bool repair = false;
   bool demo = false;
+  bool all = false;
 };
 
 void AddCommands(CLI::App& app, Arguments& args) {
@@ -105,6 +108,10 @@ void AddCommands(CLI::App& app, Arguments& args) {
                      "Show Redis and database health, persister and syncer lag, last reconcile");
   auto* get = app.add_subcommand("get", "Show the stock of one or more SKUs");
   get->add_option("SKU", args.skus, "SKUs to show")->required();
+  auto* warm = app.add_subcommand(
+      "warm", "Load stock from the database into Redis, never overwriting a cached SKU");
+  warm->add_flag("--all", args.all, "every SKU in the database");
+  warm->add_option("SKU", args.skus, "SKUs to load");
   auto* deduct = app.add_subcommand("deduct", "Deduct an order, all lines or none");
   deduct->add_option("ORDER", args.order_id, "order id (replaying it changes nothing)")->required();
   deduct->add_option("LINES", args.lines, "lines as SKU:QTY")->required();
@@ -152,6 +159,9 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
   if (command == "get") {
     return cli::Get(parts, args.skus, output);
   }
+  if (command == "warm") {
+    return cli::Warm(parts, args.all, args.skus, output);
+  }
   if (command == "deduct") {
     return cli::Deduct(parts, args.order_id, args.lines, output);
   }
@@ -194,7 +204,7 @@ int Run(int argc, char** argv) {
     int code = app.exit(error);
     return code == 0 ? cli::kExitOk : cli::kExitUsage;
   }
-  const cli::Output output{args.json, std::cout, std::cerr};
+  const cli::Output output{args.json, std::cout, std::cerr, cli::IsTerminal(STDERR_FILENO)};
   try {
     cli::Parts parts{
         .settings = config::Load(args.config_path, config::CurrentEnvironment(), args.overrides)};

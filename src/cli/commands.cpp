@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -14,9 +15,11 @@
 #include "api/handlers.hpp"
 #include "api/server.hpp"
 #include "api/status.hpp"
+#include "cli/progress.hpp"
 #include "common/error.hpp"
 #include "common/numbers.hpp"
 #include "common/process.hpp"
+#include "core/warm.hpp"
 
 namespace invsync::cli {
 
@@ -278,6 +281,60 @@ int Status(Parts& parts, const Output& output) {
   return redis_ok && database_ok ? kExitOk : kExitUnavailable;
 }
 
+int Warm(Parts& parts, bool all, const std::vector<std::string>& skus, const Output& output) {
+  if (all == !skus.empty()) {
+    return Usage(output, all ? "warm takes either --all or SKUs, not both"
+                             : "warm needs --all or the SKUs to load");
+  }
+  for (const auto& sku : skus) {
+    if (auto error = core::CheckSku(sku)) {
+      return Invalid(output, *error);
+    }
+  }
+  core::CacheCounters counters;
+  // No negative-cache markers: warming a SKU the database lacks changes nothing.
+  core::CacheFiller filler(*parts.redis, *parts.store, parts.stock->keys(), parts.stock->scripts(),
+                           {.absent_ttl = std::chrono::milliseconds(0)}, counters);
+  core::Warmer warmer(*parts.redis, *parts.store, filler);
+  const auto started = std::chrono::steady_clock::now();
+  core::WarmCounts counts;
+  {
+    ProgressBar bar(output.err, "warm", output.progress);
+    auto progress = [&bar](const core::WarmCounts& so_far, std::int64_t total) {
+      bar.Update(so_far.done(), total);
+    };
+    counts = all ? warmer.WarmAll(progress) : warmer.WarmSkus(skus, progress);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double rate = seconds > 0 ? static_cast<double>(counts.done()) / seconds : 0.0;
+  if (output.json) {
+    PrintJson(output, {{"loaded", counts.loaded},
+                       {"cached", counts.cached},
+                       {"skipped", counts.skipped},
+                       {"absent", counts.absent},
+                       {"elapsed_s", seconds},
+                       {"skus_per_s", rate},
+                       {"skipped_skus", counts.skipped_skus},
+                       {"absent_skus", counts.absent_skus}});
+  } else {
+    output.out << fmt::format(
+        "warmed {} SKUs in {:.2f} s ({:.0f}/s): {} loaded, {} already cached, {} skipped (events "
+        "not yet persisted), {} absent from the database\n",
+        counts.done(), seconds, rate, counts.loaded, counts.cached, counts.skipped, counts.absent);
+    auto list = [&output](std::string_view label, const std::vector<std::string>& listed,
+                          std::int64_t count) {
+      if (!listed.empty()) {
+        output.out << fmt::format("{}: {}{}\n", label, fmt::join(listed, " "),
+                                  count > static_cast<std::int64_t>(listed.size()) ? " ..." : "");
+      }
+    };
+    list("skipped", counts.skipped_skus, counts.skipped);
+    list("absent", counts.absent_skus, counts.absent);
+  }
+  return !all && counts.absent > 0 ? kExitRefused : kExitOk;
+}
+
 int HashToken(std::istream& input, const Output& output) {
   std::string token;
   std::getline(input, token);
@@ -467,11 +524,15 @@ void LogReport(const reconcile::Report& report) {
 
 }  // namespace
 
-int Reconcile(Parts& parts, bool repair, const Output& output,
-              const reconcile::Progress& progress) {
+int Reconcile(Parts& parts, bool repair, const Output& output) {
   reconcile::Reconciler reconciler(*parts.redis, *parts.store,
                                    ReconcileOptionsOf(parts.settings, repair));
-  const auto report = reconciler.Run(progress);
+  reconcile::Report report;
+  {
+    ProgressBar bar(output.err, "reconcile", output.progress);
+    report =
+        reconciler.Run([&bar](std::int64_t done, std::int64_t total) { bar.Update(done, total); });
+  }
   if (output.json) {
     PrintJson(output, report.Json());
     return report.clean() ? kExitOk : kExitRefused;

@@ -32,6 +32,7 @@ struct Output {
   bool json = false;
   std::ostream& out;
   std::ostream& err;
+  bool progress = false;  ///< draw progress bars on `err` (it is a terminal)
 };
 
 /// The parts a command works with, built by the application.
@@ -58,6 +59,10 @@ int Migrate(Parts& parts, const Output& output);
 /// With `load` and an empty catalogue, sets SKU-1 ... SKU-12 (10 ... 120 units); with an empty
 /// catalogue and no `load`, logs how to get them.
 void OfferDemo(Parts& parts, bool load);
+/// Loads stock from the database into Redis: every SKU (`all`) or `skus`, exactly one of them.
+/// Never overwrites a cached key and skips SKUs with unpersisted events; a progress bar when
+/// `output.progress`, then a summary. Exit 1 if a SKU asked for is not in the database.
+int Warm(Parts& parts, bool all, const std::vector<std::string>& skus, const Output& output);
 /// Prints the SHA-256 of a token read from `input`, for the config file's [[tokens]].
 int HashToken(std::istream& input, const Output& output);
 /// Runs `persister.threads` persisters in threads until stopped; each finishes its batch.
@@ -94,10 +99,9 @@ class SyncerThread {
   std::jthread thread_;
 };
 
-/// Compares Redis with the database (and repairs drift with `repair`); exit 0 when clean, 1 when
-/// drift is left or stock is oversold. `progress` is told about each page.
-int Reconcile(Parts& parts, bool repair, const Output& output,
-              const reconcile::Progress& progress = {});
+/// Compares Redis with the database (and repairs drift with `repair`), with a progress bar when
+/// `output.progress`; exit 0 when clean, 1 when drift is left or stock is oversold.
+int Reconcile(Parts& parts, bool repair, const Output& output);
 
 /// Runs reconcile inside `serve` every `reconcile.interval`, one process at a time, logging
 /// what it finds; stops with the service.

@@ -103,8 +103,8 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
   try {
     counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
     const auto started = std::chrono::steady_clock::now();
-    auto snapshot = store_.LoadStock(sku);
-    auto installed = TooOld(started) ? std::nullopt : Install(sku, snapshot, persisted_before);
+    const FillInput input{sku, store_.LoadStock(sku), std::move(persisted_before)};
+    auto installed = Interpret(Install(std::span(&input, 1), started).front());
     release();
     return installed;
   } catch (...) {
@@ -123,32 +123,123 @@ bool CacheFiller::TooOld(std::chrono::steady_clock::time_point read_started) {
   return std::chrono::steady_clock::now() - read_started > Keys::kRecentChangesTtl / 2;
 }
 
-std::optional<std::optional<std::int64_t>> CacheFiller::Install(
-    const std::string& sku, const db::StockSnapshot& snapshot,
-    const std::string& persisted_before) {
-  auto conn = redis_.Acquire();
-  return Interpret(scripts_.fill.Run(*conn, FillCall(sku, snapshot, persisted_before)), sku);
+std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const FillResult& result) {
+  switch (result.outcome) {
+    case FillOutcome::kCached:
+    case FillOutcome::kFilled:
+      return std::optional<std::int64_t>(result.quantity);
+    case FillOutcome::kAbsent:
+      return std::optional<std::int64_t>(std::nullopt);
+    case FillOutcome::kInflight:
+    case FillOutcome::kRetry:
+      break;
+  }
+  return std::nullopt;
 }
 
-redis::ScriptCall CacheFiller::FillCall(const std::string& sku, const db::StockSnapshot& snapshot,
-                                        const std::string& persisted_before) const {
-  return {{keys_.Inventory(sku), std::string(Keys::kInflight), std::string(Keys::kPersisted),
-           Keys::Absent(sku), Keys::RecentChanges(sku), std::string(Keys::kFillPositions)},
-          {sku, snapshot.quantity ? std::to_string(*snapshot.quantity) : std::string(),
-           persisted_before, std::to_string(options_.absent_ttl.count()),
-           std::to_string(snapshot.change_seq)}};
+redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs) const {
+  redis::ScriptCall call;
+  call.keys.reserve(3 + 3 * inputs.size());
+  call.args.reserve(1 + 4 * inputs.size());
+  call.keys = {std::string(Keys::kInflight), std::string(Keys::kPersisted),
+               std::string(Keys::kFillPositions)};
+  call.args = {std::to_string(options_.absent_ttl.count())};
+  for (const auto& input : inputs) {
+    call.keys.push_back(keys_.Inventory(input.sku));
+    call.keys.push_back(Keys::Absent(input.sku));
+    call.keys.push_back(Keys::RecentChanges(input.sku));
+    call.args.push_back(input.sku);
+    call.args.push_back(input.snapshot.quantity ? std::to_string(*input.snapshot.quantity)
+                                                : std::string());
+    call.args.push_back(input.persisted_before);
+    call.args.push_back(std::to_string(input.snapshot.change_seq));
+  }
+  return call;
 }
 
-std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const redis::Value& reply,
-                                                                  const std::string& sku) {
-  const std::string& outcome = reply.At(0).AsString();
-  if (outcome == "cached" || outcome == "filled") {
-    return std::optional<std::int64_t>(ParseQuantity(reply.At(1).AsString(), sku));
+std::vector<FillResult> CacheFiller::Install(std::span<const FillInput> inputs,
+                                             std::chrono::steady_clock::time_point read_started) {
+  std::vector<FillResult> results(inputs.size());
+  if (inputs.empty() || TooOld(read_started)) {
+    return results;  // all kRetry
   }
-  if (outcome == "absent") {
-    return std::optional<std::int64_t>(std::nullopt);
+  std::vector<redis::ScriptCall> calls;
+  for (std::size_t first = 0; first < inputs.size(); first += kSkusPerCall) {
+    calls.push_back(FillCall(inputs.subspan(first, std::min(kSkusPerCall, inputs.size() - first))));
   }
-  return std::nullopt;  // "inflight" or "retry"
+  std::vector<redis::Value> replies;
+  {
+    auto conn = redis_.Acquire();
+    replies = scripts_.fill.RunMany(*conn, calls);
+  }
+  static const std::map<std::string, FillOutcome, std::less<>> kOutcomes = {
+      {"cached", FillOutcome::kCached},
+      {"filled", FillOutcome::kFilled},
+      {"absent", FillOutcome::kAbsent},
+      {"inflight", FillOutcome::kInflight},
+      {"retry", FillOutcome::kRetry}};
+  for (std::size_t call = 0; call < calls.size(); ++call) {
+    redis::ThrowIfError(replies[call], "fill");
+    const auto& elements = replies[call].AsArray();
+    const std::size_t first = call * kSkusPerCall;
+    const std::size_t count = std::min(kSkusPerCall, inputs.size() - first);
+    if (elements.size() != 2 * count) {
+      throw PermanentError(
+          fmt::format("fill.lua answered {} elements for {} SKUs", elements.size(), count));
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string& outcome = elements[2 * i].AsString();
+      auto known = kOutcomes.find(outcome);
+      if (known == kOutcomes.end()) {
+        throw PermanentError(fmt::format("fill.lua answered an unknown outcome \"{}\"", outcome));
+      }
+      auto& result = results[first + i];
+      result.outcome = known->second;
+      if (result.outcome == FillOutcome::kCached || result.outcome == FillOutcome::kFilled) {
+        result.quantity = ParseQuantity(elements[2 * i + 1].AsString(), inputs[first + i].sku);
+      }
+    }
+  }
+  return results;
+}
+
+std::vector<std::string> CacheFiller::PersistedCounts(redis::Connection& connection,
+                                                      std::span<const std::string> skus) {
+  std::vector<std::string> counts;
+  if (skus.empty()) {
+    return counts;
+  }
+  redis::Args command{"HMGET", Keys::kPersisted};
+  command.insert(command.end(), skus.begin(), skus.end());
+  auto reply = connection.Command(command);
+  for (const auto& count : reply.AsArray()) {
+    counts.push_back(count.AsOptionalString().value_or("0"));
+  }
+  if (counts.size() != skus.size()) {
+    throw PermanentError(
+        fmt::format("HMGET answered {} values for {} fields", counts.size(), skus.size()));
+  }
+  return counts;
+}
+
+std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string> skus) {
+  if (skus.empty()) {
+    return {};
+  }
+  std::vector<std::string> persisted_before;
+  {
+    auto conn = redis_.Acquire();
+    persisted_before = PersistedCounts(*conn, skus);
+  }
+  counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
+  const auto started = std::chrono::steady_clock::now();
+  auto loaded = store_.LoadStocks(skus);
+  std::vector<FillInput> inputs;
+  inputs.reserve(skus.size());
+  for (std::size_t i = 0; i < skus.size(); ++i) {
+    inputs.push_back({skus[i], loaded[skus[i]], std::move(persisted_before[i])});
+  }
+  return Install(inputs, started);
 }
 
 std::map<std::string, std::int64_t> CacheFiller::FillMany(std::span<const std::string> skus) {
@@ -166,7 +257,6 @@ std::map<std::string, std::int64_t> CacheFiller::FillMany(std::span<const std::s
   for (std::size_t i = 0; i < skus.size(); ++i) {
     commands.push_back({"EXISTS", absent_keys[i]});
     commands.push_back({"HGET", Keys::kInflight, skus[i]});
-    commands.push_back({"HGET", Keys::kPersisted, skus[i]});
   }
   std::vector<redis::Value> state;
   {
@@ -174,45 +264,22 @@ std::map<std::string, std::int64_t> CacheFiller::FillMany(std::span<const std::s
     state = conn->Pipeline(commands);
   }
   std::vector<std::string> candidates;
-  std::vector<std::string> persisted_before;
   std::vector<std::string> one_by_one;
   for (std::size_t i = 0; i < skus.size(); ++i) {
-    redis::ThrowIfError(state[3 * i], "EXISTS");
-    if (state[3 * i].AsInteger() == 1) {
+    redis::ThrowIfError(state[2 * i], "EXISTS");
+    if (state[2 * i].AsInteger() == 1) {
       counters_.absent_hits.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    if (state[3 * i + 1].AsOptionalInteger().value_or(0) > 0) {
+    if (state[2 * i + 1].AsOptionalInteger().value_or(0) > 0) {
       one_by_one.push_back(skus[i]);
       continue;
     }
     candidates.push_back(skus[i]);
-    persisted_before.push_back(state[3 * i + 2].AsOptionalString().value_or("0"));
   }
-  std::map<std::string, db::StockSnapshot> loaded;
-  const auto started = std::chrono::steady_clock::now();
-  if (!candidates.empty()) {
-    counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
-    loaded = store_.LoadStocks(candidates);
-  }
-  std::vector<redis::ScriptCall> calls;
-  calls.reserve(candidates.size());
+  auto results = LoadAndInstall(candidates);
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    calls.push_back(FillCall(candidates[i], loaded[candidates[i]], persisted_before[i]));
-  }
-  std::vector<redis::Value> replies;
-  if (TooOld(started)) {
-    calls.clear();
-    one_by_one.insert(one_by_one.end(), candidates.begin(), candidates.end());
-    candidates.clear();
-  }
-  if (!calls.empty()) {
-    auto conn = redis_.Acquire();
-    replies = scripts_.fill.RunMany(*conn, calls);
-  }
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    redis::ThrowIfError(replies[i], "fill");
-    auto installed = Interpret(replies[i], candidates[i]);
+    auto installed = Interpret(results[i]);
     if (!installed) {
       one_by_one.push_back(candidates[i]);
     } else if (*installed) {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/keys.hpp"
 #include "core/scripts.hpp"
@@ -28,6 +30,29 @@ struct CacheCounters {
   std::atomic<std::int64_t> misses{0};
   std::atomic<std::int64_t> database_reads{0};
   std::atomic<std::int64_t> absent_hits{0};
+};
+
+/// What fill.lua did with one SKU.
+enum class FillOutcome {
+  kCached,    ///< the key exists: left alone (`quantity` is its value)
+  kFilled,    ///< installed (`quantity` as installed, changes applied since the read included)
+  kAbsent,    ///< the database has no such SKU
+  kInflight,  ///< refused: the SKU has events not yet persisted
+  kRetry,     ///< refused: the read may be stale; read the database again
+};
+
+/// fill.lua's answer for one SKU.
+struct FillResult {
+  FillOutcome outcome = FillOutcome::kRetry;
+  std::int64_t quantity = 0;  ///< for kCached and kFilled
+};
+
+/// A database read to install: the SKU's snapshot and its persisted count read before the read
+/// started (`kUnknownPersisted` if it was not read then: the fill then answers kRetry).
+struct FillInput {
+  std::string sku;
+  db::StockSnapshot snapshot;
+  std::string persisted_before;
 };
 
 /// Loads SKUs missing from Redis out of the database (cache-aside), safely:
@@ -53,22 +78,34 @@ class CacheFiller {
   /// Fills several SKUs with one batched database read; unknown SKUs are absent from the map.
   std::map<std::string, std::int64_t> FillMany(std::span<const std::string> skus);
 
+  /// Installs database reads that started at `read_started`, under fill.lua's rules, many SKUs
+  /// per script call in one round trip; results in input order. Reads older than half the time
+  /// Redis remembers the syncer's changes all answer kRetry without touching Redis.
+  std::vector<FillResult> Install(std::span<const FillInput> inputs,
+                                  std::chrono::steady_clock::time_point read_started);
+  /// Reads the SKUs' persisted counts, then their rows in one database query, and installs them.
+  /// Sets no negative-cache markers of its own accord (that is `FillOptions::absent_ttl`).
+  std::vector<FillResult> LoadAndInstall(std::span<const std::string> skus);
+  /// The SKUs' persisted counts now ("0" for none), to pass as `FillInput::persisted_before`.
+  static std::vector<std::string> PersistedCounts(redis::Connection& connection,
+                                                  std::span<const std::string> skus);
+
+  /// Stands for a persisted count that was not read before the database read.
+  static constexpr std::string_view kUnknownPersisted = "?";
+  /// SKUs per fill.lua call: bounds how long one call holds Redis (about a millisecond).
+  static constexpr std::size_t kSkusPerCall = 200;
+
  private:
   std::optional<std::int64_t> FillOnce(const std::string& sku);
   /// One attempt; nullopt result means "try again".
   std::optional<std::optional<std::int64_t>> TryFill(const std::string& sku,
                                                      const std::string& token);
-  std::optional<std::optional<std::int64_t>> Install(const std::string& sku,
-                                                     const db::StockSnapshot& snapshot,
-                                                     const std::string& persisted_before);
-  [[nodiscard]] redis::ScriptCall FillCall(const std::string& sku,
-                                           const db::StockSnapshot& snapshot,
-                                           const std::string& persisted_before) const;
+  /// One fill.lua call for `inputs` (at most kSkusPerCall).
+  [[nodiscard]] redis::ScriptCall FillCall(std::span<const FillInput> inputs) const;
   /// True if a database read that started then may predate forgotten syncer changes.
   static bool TooOld(std::chrono::steady_clock::time_point read_started);
-  /// "cached"/"filled" → quantity, "absent" → nullopt, "inflight"/"retry" → try again (nullopt).
-  static std::optional<std::optional<std::int64_t>> Interpret(const redis::Value& reply,
-                                                              const std::string& sku);
+  /// Cached/filled → quantity, absent → nullopt, inflight/retry → try again (nullopt).
+  static std::optional<std::optional<std::int64_t>> Interpret(const FillResult& result);
 
   redis::Pool& redis_;
   db::Store& store_;

@@ -16,6 +16,13 @@ class ForwardingStore : public Store {
   std::map<std::string, StockSnapshot> LoadStocks(std::span<const std::string> skus) override {
     return inner_.LoadStocks(skus);
   }
+  std::vector<SkuStock> LoadStockPage(std::string_view after_sku, std::size_t limit) override {
+    return inner_.LoadStockPage(after_sku, limit);
+  }
+  std::vector<std::string> ListSkus(std::string_view after_sku, std::size_t limit) override {
+    return inner_.ListSkus(after_sku, limit);
+  }
+  std::int64_t CountSkus() override { return inner_.CountSkus(); }
   ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override {
     return inner_.ApplyEvents(events);
   }
@@ -28,10 +35,6 @@ class ForwardingStore : public Store {
   std::int64_t PruneChanges(const OutboxPosition& upto,
                             std::chrono::milliseconds retention) override {
     return inner_.PruneChanges(upto, retention);
-  }
-  std::int64_t CountSkus() override { return inner_.CountSkus(); }
-  std::vector<std::string> ListSkus(const std::string& after, std::size_t limit) override {
-    return inner_.ListSkus(after, limit);
   }
   std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
                                                const OutboxPosition& after) override {

@@ -39,6 +39,16 @@ SELECT s.sku, i.quantity,
 FROM unnest($1::text[]) AS s(sku) LEFT JOIN inventory i ON i.sku = s.sku
 )sql";
 
+// A page of stock in SKU order (keyset pagination on the primary key), one snapshot.
+constexpr std::string_view kLoadStockPageSql = R"sql(
+SELECT i.sku, i.quantity,
+       coalesce((SELECT max(o.id) FROM invsync_outbox o WHERE o.sku = i.sku), 0)
+FROM inventory i WHERE i.sku > $1 ORDER BY i.sku LIMIT $2
+)sql";
+
+constexpr std::string_view kListSkusSql =
+    "SELECT sku FROM inventory WHERE sku > $1 ORDER BY sku LIMIT $2";
+
 // Rows in (xid, id) order; `ready` is false from the first row whose transaction is not older
 // than every transaction still running (sql/003_outbox.sql).
 constexpr std::string_view kReadChangesSql = R"sql(
@@ -191,6 +201,35 @@ std::map<std::string, StockSnapshot> PostgresStore::LoadStocks(std::span<const s
   return found;
 }
 
+std::vector<SkuStock> PostgresStore::LoadStockPage(std::string_view after_sku, std::size_t limit) {
+  auto conn = Acquire();
+  auto result = conn->Exec(kLoadStockPageSql, {std::string(after_sku), std::to_string(limit)});
+  std::vector<SkuStock> page;
+  page.reserve(static_cast<std::size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    page.push_back(
+        {.sku = std::string(result.Text(row, 0)),
+         .snapshot = {.quantity = result.Int64(row, 1), .change_seq = result.Int64(row, 2)}});
+  }
+  return page;
+}
+
+std::vector<std::string> PostgresStore::ListSkus(std::string_view after_sku, std::size_t limit) {
+  auto conn = Acquire();
+  auto result = conn->Exec(kListSkusSql, {std::string(after_sku), std::to_string(limit)});
+  std::vector<std::string> skus;
+  skus.reserve(static_cast<std::size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    skus.emplace_back(result.Text(row, 0));
+  }
+  return skus;
+}
+
+std::int64_t PostgresStore::CountSkus() {
+  auto conn = Acquire();
+  return conn->Exec("SELECT count(*) FROM inventory").Int64(0, 0);
+}
+
 namespace {
 
 // The batch as the parallel arrays the statements take, plus each SKU's total (sorted by SKU).
@@ -340,23 +379,6 @@ std::int64_t PostgresStore::PruneChanges(const OutboxPosition& upto,
       ->Exec(kPruneChangesSql,
              {std::to_string(upto.xid), std::to_string(upto.id), std::to_string(retention.count())})
       .AffectedRows();
-}
-
-std::int64_t PostgresStore::CountSkus() {
-  auto conn = Acquire();
-  return conn->Exec("SELECT count(*) FROM inventory").Int64(0, 0);
-}
-
-std::vector<std::string> PostgresStore::ListSkus(const std::string& after, std::size_t limit) {
-  auto conn = Acquire();
-  auto result = conn->Exec("SELECT sku FROM inventory WHERE sku > $1 ORDER BY sku LIMIT $2",
-                           {after, std::to_string(limit)});
-  std::vector<std::string> skus;
-  skus.reserve(static_cast<std::size_t>(result.rows()));
-  for (int row = 0; row < result.rows(); ++row) {
-    skus.emplace_back(result.Text(row, 0));
-  }
-  return skus;
 }
 
 std::map<std::string, StockAudit> PostgresStore::AuditStock(std::span<const std::string> skus,

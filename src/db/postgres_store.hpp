@@ -22,13 +22,14 @@ class PostgresStore final : public Store {
   void Migrate() override;
   StockSnapshot LoadStock(std::string_view sku) override;
   std::map<std::string, StockSnapshot> LoadStocks(std::span<const std::string> skus) override;
+  std::vector<SkuStock> LoadStockPage(std::string_view after_sku, std::size_t limit) override;
+  std::vector<std::string> ListSkus(std::string_view after_sku, std::size_t limit) override;
+  std::int64_t CountSkus() override;
   ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override;
   ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) override;
   ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;
   std::int64_t PruneChanges(const OutboxPosition& upto,
                             std::chrono::milliseconds retention) override;
-  std::int64_t CountSkus() override;
-  std::vector<std::string> ListSkus(const std::string& after, std::size_t limit) override;
   std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
                                                const OutboxPosition& after) override;
   std::unique_ptr<ChangeFeed> OpenChangeFeed() override;

@@ -238,10 +238,26 @@ std::int64_t SqliteStore::CountSkus() {
   return conn->QueryInt("SELECT count(*) FROM inventory");
 }
 
-std::vector<std::string> SqliteStore::ListSkus(const std::string& after, std::size_t limit) {
+std::vector<SkuStock> SqliteStore::LoadStockPage(std::string_view after_sku, std::size_t limit) {
+  auto conn = pool_.Acquire();
+  // One statement: one snapshot of the rows and of their change positions.
+  SqliteStatement query(*conn,
+                        "SELECT i.sku, i.quantity, (SELECT coalesce(max(o.id), 0) FROM "
+                        "invsync_outbox o WHERE o.sku = i.sku) FROM inventory i WHERE i.sku > ? "
+                        "ORDER BY i.sku LIMIT ?");
+  query.Bind(1, after_sku).Bind(2, static_cast<std::int64_t>(limit));
+  std::vector<SkuStock> page;
+  while (query.Step()) {
+    page.push_back({.sku = query.Text(0),
+                    .snapshot = {.quantity = query.Int64(1), .change_seq = query.Int64(2)}});
+  }
+  return page;
+}
+
+std::vector<std::string> SqliteStore::ListSkus(std::string_view after_sku, std::size_t limit) {
   auto conn = pool_.Acquire();
   SqliteStatement query(*conn, "SELECT sku FROM inventory WHERE sku > ? ORDER BY sku LIMIT ?");
-  query.Bind(1, after).Bind(2, static_cast<std::int64_t>(limit));
+  query.Bind(1, after_sku).Bind(2, static_cast<std::int64_t>(limit));
   std::vector<std::string> skus;
   while (query.Step()) {
     skus.push_back(query.Text(0));

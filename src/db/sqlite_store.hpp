@@ -31,8 +31,9 @@ class SqliteStore final : public Store {
   ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;
   std::int64_t PruneChanges(const OutboxPosition& upto,
                             std::chrono::milliseconds retention) override;
+  std::vector<SkuStock> LoadStockPage(std::string_view after_sku, std::size_t limit) override;
+  std::vector<std::string> ListSkus(std::string_view after_sku, std::size_t limit) override;
   std::int64_t CountSkus() override;
-  std::vector<std::string> ListSkus(const std::string& after, std::size_t limit) override;
   std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
                                                const OutboxPosition& after) override;
   std::unique_ptr<ChangeFeed> OpenChangeFeed() override;

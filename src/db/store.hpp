@@ -61,6 +61,12 @@ struct StockSnapshot {
   friend bool operator==(const StockSnapshot&, const StockSnapshot&) = default;
 };
 
+/// One row of a page of stock (`Store::LoadStockPage`).
+struct SkuStock {
+  std::string sku;
+  StockSnapshot snapshot;
+};
+
 /// A place in the outbox, which is read in (transaction id, row id) order (see sql/003_outbox.sql).
 struct OutboxPosition {
   std::int64_t xid = 0;
@@ -129,6 +135,16 @@ class Store {
   /// The same for several SKUs in one query; every SKU asked for is in the map.
   [[nodiscard]] virtual std::map<std::string, StockSnapshot> LoadStocks(
       std::span<const std::string> skus) = 0;
+  /// Up to `limit` SKUs after `after_sku` in SKU order, each with its stock and change position,
+  /// all read in one snapshot. Keyset pagination: the last SKU of a page starts the next ("" the
+  /// first); a page shorter than `limit` is the last.
+  [[nodiscard]] virtual std::vector<SkuStock> LoadStockPage(std::string_view after_sku,
+                                                            std::size_t limit) = 0;
+  /// The names of up to `limit` SKUs after `after_sku` in SKU order (cheaper than a page).
+  [[nodiscard]] virtual std::vector<std::string> ListSkus(std::string_view after_sku,
+                                                          std::size_t limit) = 0;
+  /// How many SKUs the database has.
+  [[nodiscard]] virtual std::int64_t CountSkus() = 0;
   /// Applies events in one transaction: a ledger row per (event, SKU), skipping rows already
   /// there, then the quantity changes of the new rows only (creating rows for new SKUs). Changes
   /// made here are marked as coming from Redis so change capture does not send them back.
@@ -141,11 +157,6 @@ class Store {
   /// Deletes outbox rows at or before `upto` older than `retention`; returns how many.
   virtual std::int64_t PruneChanges(const OutboxPosition& upto,
                                     std::chrono::milliseconds retention) = 0;
-  /// Number of SKUs in the database.
-  [[nodiscard]] virtual std::int64_t CountSkus() = 0;
-  /// Up to `limit` SKUs after `after` (all when `after` is empty), in order.
-  [[nodiscard]] virtual std::vector<std::string> ListSkus(const std::string& after,
-                                                          std::size_t limit) = 0;
   /// Quantity and outbox rows after `after` of each SKU, in one snapshot; every SKU is in the map.
   [[nodiscard]] virtual std::map<std::string, StockAudit> AuditStock(
       std::span<const std::string> skus, const OutboxPosition& after) = 0;

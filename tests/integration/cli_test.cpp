@@ -14,10 +14,6 @@
 namespace invsync::testing {
 namespace {
 
-int CountLines(const std::string& text) {
-  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-}
-
 class CliTest : public ServersTest {
  protected:
   static Outcome Run(const std::vector<std::string>& args) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdio>
@@ -93,6 +94,10 @@ Outcome RunInvsync(const std::string& binary, const std::vector<std::string>& ar
     throw std::system_error(rc, std::generic_category(), "posix_spawn " + binary);
   }
   return outcome;
+}
+
+int CountLines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
 
 bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit) {

@@ -50,4 +50,7 @@ struct Outcome {
 Outcome RunInvsync(const std::string& binary, const std::vector<std::string>& args,
                    Servers servers = Servers::kTest);
 
+/// Number of lines (newline characters) in `text`.
+int CountLines(const std::string& text);
+
 }  // namespace invsync::testing

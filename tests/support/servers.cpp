@@ -79,6 +79,7 @@ void ServersTest::SetUp() {
 }
 
 redis::Pool& ServersTest::pool() {
+  std::lock_guard lock(parts_mutex_);
   if (!pool_) {
     pool_ = std::make_unique<redis::Pool>(redis::Endpoint::Parse(TestRedisUrl()), 64,
                                           std::chrono::seconds(5));
@@ -87,6 +88,7 @@ redis::Pool& ServersTest::pool() {
 }
 
 db::Store& ServersTest::store() {
+  std::lock_guard lock(parts_mutex_);
   if (!store_) {
     store_ = db::OpenStore(TestDatabaseUrl(), 8);
   }
@@ -94,8 +96,11 @@ db::Store& ServersTest::store() {
 }
 
 core::StockService& ServersTest::stock() {
+  auto& redis = pool();
+  auto& database = store();
+  std::lock_guard lock(parts_mutex_);
   if (!stock_) {
-    stock_ = std::make_unique<core::StockService>(pool(), store(), core::Keys(), stock_options);
+    stock_ = std::make_unique<core::StockService>(redis, database, core::Keys(), stock_options);
   }
   return *stock_;
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -85,6 +86,7 @@ class ServersTest : public ::testing::Test {
   std::int64_t Unpersisted();
 
  private:
+  std::mutex parts_mutex_;  ///< tests call the accessors from many threads
   std::unique_ptr<redis::Pool> pool_;
   std::unique_ptr<db::Store> store_;
   std::unique_ptr<core::StockService> stock_;
