@@ -234,7 +234,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 30> kSettings{{
+const std::array<SettingDef, 31> kSettings{{
     {"redis.url", "Redis server: redis://[:password@]host[:port][/db] or unix:///path/to.sock",
      TextField{&Settings::redis_url, CheckRedisUrl}},
     {"redis.key_prefix", "prefix of the per-SKU stock hashes (<prefix><sku>)",
@@ -281,6 +281,10 @@ const std::array<SettingDef, 30> kSettings{{
      IntField<int>{&Settings::server_io_threads, 0, 256}},
     {"server.workers", "threads running requests' calls into Redis and the database",
      IntField<int>{&Settings::server_workers, 1, 4096}},
+    {"server.redis_connections",
+     "Redis connections per I/O thread answering cached reads and orders without a worker; 0 "
+     "sends every request to the workers",
+     IntField<int>{&Settings::server_redis_connections, 0, 64}},
     {"server.body_limit", "largest request body in bytes (413 above)",
      IntField<std::int64_t>{&Settings::server_body_limit, 64, 64 * 1024 * 1024}},
     {"server.request_deadline", "a request still running after this is answered 504",
