@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -60,6 +61,7 @@ class Server::Impl {
 
   std::uint16_t Start();
   void Stop();
+  std::size_t ReadyRedisConnections();
 
   class Session;
 
@@ -81,6 +83,7 @@ class Server::Impl {
   std::atomic<int> connections_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> started_{false};
   bool stopped_ = false;
   std::vector<std::unique_ptr<IoThread>> io_threads_;
   std::size_t next_io_thread_ = 0;  // used by the accept handler only
@@ -325,6 +328,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
+    deadline_.cancel();  // its wait holds the session alive
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.close();
@@ -371,6 +375,7 @@ std::uint16_t Server::Impl::Start() {
     }
     thread->thread = std::thread([&io = thread->io] { io.run(); });
   }
+  started_ = true;
   return acceptor_->local_endpoint().port();
 }
 
@@ -423,6 +428,26 @@ void Server::Impl::Stop() {
   }
 }
 
+std::size_t Server::Impl::ReadyRedisConnections() {
+  if (stopping_ || !started_) {
+    return 0;
+  }
+  std::size_t ready = 0;
+  for (auto& thread : io_threads_) {
+    if (!thread->redis) {
+      continue;
+    }
+    auto promise = std::make_shared<std::promise<std::size_t>>();
+    auto answer = promise->get_future();
+    net::post(thread->io,
+              [promise, &thread] { promise->set_value(thread->redis->ready_connections()); });
+    if (answer.wait_for(std::chrono::seconds(1)) == std::future_status::ready) {
+      ready += answer.get();
+    }
+  }
+  return ready;
+}
+
 Server::Server(ServerOptions options, Handlers& handlers)
     : impl_(std::make_unique<Impl>(std::move(options), handlers)) {}
 
@@ -431,5 +456,7 @@ Server::~Server() { impl_->Stop(); }
 std::uint16_t Server::Start() { return impl_->Start(); }
 
 void Server::Stop() { impl_->Stop(); }
+
+std::size_t Server::ReadyRedisConnections() { return impl_->ReadyRedisConnections(); }
 
 }  // namespace invsync::api

@@ -42,6 +42,9 @@ class Server {
   std::uint16_t Start();
   /// Stops accepting, lets in-flight requests finish (up to the grace), then stops the threads.
   void Stop();
+  /// Redis connections of the I/O threads ready for commands, over all threads (asks each
+  /// thread; 0 before `Start`, after `Stop` or with `redis_connections` = 0).
+  [[nodiscard]] std::size_t ReadyRedisConnections();
 
  private:
   class Impl;

@@ -18,27 +18,6 @@ namespace net = boost::asio;
 
 namespace {
 
-// hiredis 0.14 reads at most this much per redisAsyncHandleRead (redisBufferRead's buffer).
-constexpr std::size_t kReadChunk = std::size_t{16} * 1024;
-// Reads in one handler before yielding to other work (a reply backlog of several chunks).
-constexpr int kMaxReadRounds = 16;
-
-// An upper bound of a reply's size on the wire: its payload plus at most 24 bytes of framing
-// per element ("$<length>\r\n...\r\n", ":<integer>\r\n", "*<count>\r\n").
-std::size_t WireSizeBound(const redisReply& reply) {
-  std::size_t size = 24;
-  if (reply.type == REDIS_REPLY_STRING || reply.type == REDIS_REPLY_STATUS ||
-      reply.type == REDIS_REPLY_ERROR) {
-    size += reply.len;
-  }
-  if (reply.type == REDIS_REPLY_ARRAY) {
-    for (std::size_t i = 0; i < reply.elements; ++i) {
-      size += reply.element[i] != nullptr ? WireSizeBound(*reply.element[i]) : 24;
-    }
-  }
-  return size;
-}
-
 AsyncLink* LinkOf(const redisAsyncContext* context) {
   return static_cast<AsyncLink*>(context->ev.data);
 }
@@ -190,11 +169,6 @@ void AsyncLink::DeliverFailures() {
   failed_.clear();
 }
 
-std::size_t AsyncLink::Unparsed() const {
-  const redisReader* reader = context_ != nullptr ? context_->c.reader : nullptr;
-  return reader != nullptr && reader->len > reader->pos ? reader->len - reader->pos : 0;
-}
-
 void AsyncLink::TakeReply(const redisReply* reply) {
   if (pending_.empty()) {
     return;  // hiredis and this queue register every command together; cannot happen
@@ -207,7 +181,6 @@ void AsyncLink::TakeReply(const redisReply* reply) {
     }
     return;
   }
-  read_bound_ += WireSizeBound(*reply);
   entry.done(AsyncReply{.value = ToValue(*reply)});
 }
 
@@ -234,26 +207,9 @@ void AsyncLink::Await(net::posix::stream_descriptor::wait_type type, bool AsyncL
 }
 
 void AsyncLink::ReadReady() {
-  // Waits report readiness edges (epoll, edge-triggered), and hiredis reads one chunk per call:
-  // read again while the last read may have filled the chunk, or data may be left unread with
-  // no new edge coming.
-  for (int round = 0; context_ != nullptr; ++round) {
-    if (round == kMaxReadRounds) {
-      net::post(io_, [self = shared_from_this()] {
-        if (self->context_ != nullptr) {
-          self->ReadReady();
-        }
-      });
-      break;
-    }
-    const std::size_t unparsed_before = Unparsed();
-    read_bound_ = 0;
-    redisAsyncHandleRead(context_);
-    if (context_ == nullptr || pending_.empty() ||
-        read_bound_ + Unparsed() < kReadChunk + unparsed_before) {
-      break;
-    }
-  }
+  // hiredis reads one 16 KiB chunk per call and asks for the next read wait; starting that wait
+  // re-arms the (edge-triggered) epoll registration, so replies left unread are reported again.
+  redisAsyncHandleRead(context_);
   DeliverFailures();
 }
 

@@ -78,7 +78,6 @@ class AsyncLink : public std::enable_shared_from_this<AsyncLink> {
   void MarkClosed();
   /// Posts the callbacks of commands that failed while hiredis ran.
   void DeliverFailures();
-  [[nodiscard]] std::size_t Unparsed() const;
 
   boost::asio::io_context& io_;
   std::chrono::milliseconds timeout_;
@@ -100,7 +99,6 @@ class AsyncLink : public std::enable_shared_from_this<AsyncLink> {
   bool write_waiting_ = false;
   bool flush_posted_ = false;
   bool in_write_ = false;
-  std::size_t read_bound_ = 0;  ///< wire size bound of the replies taken in the current read
 };
 
 }  // namespace invsync::redis::detail
