@@ -36,11 +36,7 @@ std::string OrderBody(const std::string& order_id, const json& lines) {
 class HttpFastPathTest : public ServersTest {
  protected:
   static api::ServerOptions Options() {
-    api::ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.io_threads = 2;
-    options.shutdown_grace = 3s;
-    return options;
+    return {.listen = "127.0.0.1:0", .io_threads = 2, .shutdown_grace = 3s};
   }
 
   void Start(api::ServerOptions options = Options()) {
