@@ -301,26 +301,37 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     Write(ErrorResponse(status, code, message), id, /*counted=*/true);
   }
 
+  // The response goes out as one preformatted buffer (status line, Server, Content-Type,
+  // X-Request-Id, the response's own headers, Connection when it differs from the version's
+  // default, Content-Length): far cheaper than Beast's serializer for these small answers.
   void Write(Response response, const std::string& request_id, bool counted = false) {
-    auto reply = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(response.status), version_ == 0 ? 11 : version_);
-    reply->set(http::field::server, "invsync");
-    reply->set(http::field::content_type, response.content_type);
-    reply->set("X-Request-Id", request_id);
+    const unsigned version = version_ == 0 ? 11 : version_;
+    const bool keep_alive = keep_alive_ && !server_.stopping_;
+    out_.clear();
+    auto out = std::back_inserter(out_);
+    const auto reason = http::obsolete_reason(static_cast<http::status>(response.status));
+    fmt::format_to(
+        out, "HTTP/{}.{} {} {}\r\nServer: invsync\r\nContent-Type: {}\r\nX-Request-Id: {}\r\n",
+        version / 10, version % 10, response.status, std::string_view(reason.data(), reason.size()),
+        response.content_type, request_id);
     for (const auto& [name, value] : response.headers) {
-      reply->set(name, value);
+      fmt::format_to(out, "{}: {}\r\n", name, value);
     }
-    reply->body() = std::move(response.body);
-    reply->keep_alive(keep_alive_ && !server_.stopping_);
-    reply->prepare_payload();
+    if (version >= 11 && !keep_alive) {
+      out_ += "Connection: close\r\n";
+    } else if (version < 11 && keep_alive) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+    fmt::format_to(out, "Content-Length: {}\r\n\r\n", response.body.size());
+    out_ += response.body;
     stream_.expires_after(server_.options_.read_timeout);
-    http::async_write(
-        stream_, *reply,
-        [self = shared_from_this(), reply, counted](beast::error_code ec, std::size_t) {
+    net::async_write(
+        stream_, net::buffer(out_),
+        [self = shared_from_this(), keep_alive, counted](beast::error_code ec, std::size_t) {
           if (counted) {
             --self->server_.in_flight_;
           }
-          if (ec || !reply->keep_alive()) {
+          if (ec || !keep_alive) {
             return self->Close();
           }
           self->WaitForRequest();
@@ -347,6 +358,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   net::steady_timer deadline_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  std::string out_;     // the response being written
   std::string remote_;  // with the access log only
   std::string refused_request_id_;
 };
