@@ -178,6 +178,8 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
 }
 
 int Run(int argc, char** argv) {
+  // A peer that went away must fail the write, not end the process (hiredis writes with write(2)).
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"invsync: stock counts in Redis for speed and in PostgreSQL for truth"};
   app.require_subcommand(1, 1);
   app.fallthrough();

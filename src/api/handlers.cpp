@@ -106,6 +106,11 @@ Response ErrorResponse(int status, std::string_view code, std::string_view messa
   return ErrorWith(status, code, message, json::object());
 }
 
+Response StockResponse(const core::StockResult& result) {
+  return JsonResponse(
+      200, {{"sku", result.sku}, {"product_id", result.sku}, {"quantity", result.quantity}});
+}
+
 Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& redis,
                    HandlerOptions options)
     : stock_(stock), store_(store), redis_(redis), options_(std::move(options)) {
@@ -145,6 +150,14 @@ Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& red
 Response Handlers::Handle(const Request& request) {
   try {
     return Dispatch(request);
+  } catch (...) {
+    return FailureResponse();
+  }
+}
+
+Response Handlers::FailureResponse() {
+  try {
+    throw;
   } catch (const RequestError& error) {
     auto response = ErrorWith(error.status, error.code, error.what(),
                               error.field.empty() ? json::object() : json{{"field", error.field}});
@@ -158,76 +171,59 @@ Response Handlers::Handle(const Request& request) {
   } catch (const std::exception& error) {
     metrics_.RecordError("internal");
     return ErrorResponse(500, "internal", error.what());
+  } catch (...) {
+    metrics_.RecordError("internal");
+    return ErrorResponse(500, "internal", "unknown failure");
   }
 }
 
 Response Handlers::Dispatch(const Request& request) {
   const Target target = ParseTarget(request.target);
-  const auto& path = target.segments;
-  auto route = [&](std::string_view name, std::initializer_list<std::string_view> allowed,
-                   auto&& handle) -> Response {
-    for (std::string_view method : allowed) {
-      if (request.method == method) {
-        Response response = Authorize(name, request).value_or(Response{.status = 0});
-        if (response.status == 0) {
-          response = handle();
-        }
-        response.route = name;
-        return response;
-      }
-    }
-    std::string allow;
-    for (std::string_view method : allowed) {
-      allow += allow.empty() ? "" : ", ";
-      allow += method;
-    }
-    Response response =
-        ErrorResponse(405, "method_not_allowed",
-                      fmt::format("{} is not allowed here; allowed: {}", request.method, allow));
-    response.headers["Allow"] = allow;
-    response.route = name;
-    return response;
-  };
-  const std::size_t n = path.size();
-  if (n == 1 && path[0] == "healthz") {
-    return route("/healthz", {"GET"}, [&] { return JsonResponse(200, {{"status", "ok"}}); });
+  const RouteMatch match = MatchRoute(target);
+  if (match.route == Route::kNone) {
+    return ErrorResponse(404, "not_found", fmt::format("no route for {}", target.path));
   }
-  if (n == 1 && path[0] == "metrics") {
-    return route("/metrics", {"GET"}, [&] {
+  Response response = RouteTo(match, target, request);
+  response.route = match.name;
+  return response;
+}
+
+Response Handlers::RouteTo(const RouteMatch& match, const Target& target, const Request& request) {
+  if (!match.Allows(request.method)) {
+    Response response = ErrorResponse(
+        405, "method_not_allowed",
+        fmt::format("{} is not allowed here; allowed: {}", request.method, match.allow));
+    response.headers["Allow"] = match.allow;
+    return response;
+  }
+  if (auto refused = Authorize(match.name, request)) {
+    return std::move(*refused);
+  }
+  const auto& path = target.segments;
+  switch (match.route) {
+    case Route::kHealthz:
+      return JsonResponse(200, {{"status", "ok"}});
+    case Route::kMetrics:
       return Response{
           .status = 200, .body = metrics_.Render(), .content_type = "text/plain; version=0.0.4"};
-    });
-  }
-  if (n == 1 && path[0] == "readyz") {
-    return route("/readyz", {"GET"}, [&] { return Ready(); });
-  }
-  if (n == 2 && path[0] == "v1" && path[1] == "status") {
-    return route("/v1/status", {"GET"}, [&] { return Status(); });
-  }
-  if (n >= 2 && path[0] == "v1" && path[1] == "inventory") {
-    if (n == 2) {
-      return route("/v1/inventory", {"GET"}, [&] { return GetMany(target); });
-    }
-    if (n == 3) {
-      return route("/v1/inventory/{sku}", {"GET", "PUT"},
-                   [&] { return request.method == "GET" ? Get(path[2]) : Set(path[2], request); });
-    }
-    if (n == 4 && path[3] == "restock") {
-      return route("/v1/inventory/{sku}/restock", {"POST"},
-                   [&] { return Restock(path[2], request); });
-    }
-  }
-  if (n >= 2 && path[0] == "v1" && path[1] == "orders") {
-    if (n == 2) {
-      return route("/v1/orders", {"POST"}, [&] { return PlaceOrder(request); });
-    }
-    if (n == 3) {
-      return route("/v1/orders/{order_id}", {"GET"},
-                   [&] { return OrderJsonResponse(stock_.GetOrder(path[2])); });
-    }
-    if (n == 4 && path[3] == "cancel") {
-      return route("/v1/orders/{order_id}/cancel", {"POST"}, [&] { return Cancel(path[2]); });
-    }
+    case Route::kReadyz:
+      return Ready();
+    case Route::kStatus:
+      return Status();
+    case Route::kInventoryMany:
+      return GetMany(target);
+    case Route::kInventorySku:
+      return request.method == "GET" ? Get(path[2]) : Set(path[2], request);
+    case Route::kRestock:
+      return Restock(path[2], request);
+    case Route::kOrders:
+      return PlaceOrder(request);
+    case Route::kOrder:
+      return OrderJsonResponse(stock_.GetOrder(path[2]));
+    case Route::kCancel:
+      return Cancel(path[2]);
+    case Route::kNone:
+      break;
   }
   return ErrorResponse(404, "not_found", fmt::format("no route for {}", target.path));
 }
@@ -267,7 +263,7 @@ Response Handlers::Get(const std::string& sku) {
   if (result.status != core::StockStatus::kOk) {
     return StockRefusal(result, "");
   }
-  return JsonResponse(200, {{"sku", sku}, {"product_id", sku}, {"quantity", result.quantity}});
+  return StockResponse(result);
 }
 
 Response Handlers::GetMany(const Target& target) {
@@ -325,10 +321,11 @@ Response Handlers::Restock(const std::string& sku, const Request& request) {
 }
 
 Response Handlers::PlaceOrder(const Request& request) {
-  const json body = ParseBody(request, options_.body_limit);
-  const std::string order_id = RequiredString(body, "order_id");
-  const std::vector<core::Line> lines = ParseLines(body);
-  auto result = stock_.Deduct(order_id, lines);
+  auto order = ParseOrder(request, options_.body_limit);
+  return OrderPlaced(stock_.Deduct(order.order_id, std::move(order.lines)));
+}
+
+Response Handlers::OrderPlaced(const core::OrderResult& result) {
   if (result.status != core::StockStatus::kOk) {
     metrics_.RecordDeduction(
         result.status == core::StockStatus::kInvalid ? "invalid" : core::StatusName(result.status));

@@ -17,6 +17,7 @@
 namespace invsync::api {
 
 struct Target;
+struct RouteMatch;
 
 /// A request as the handlers see it, independent of the HTTP library.
 struct Request {
@@ -55,11 +56,22 @@ class Handlers {
   [[nodiscard]] const HandlerOptions& options() const { return options_; }
   /// Served at /metrics; other parts add their figures with `AddSource`.
   [[nodiscard]] Metrics& metrics() { return metrics_; }
+  [[nodiscard]] core::StockService& stock() { return stock_; }
+  [[nodiscard]] const redis::Endpoint& redis_endpoint() const { return redis_.endpoint(); }
+
+  /// 401 or 403 if the request may not use the route, nullopt if it may.
+  [[nodiscard]] std::optional<Response> Authorize(std::string_view route,
+                                                  const Request& request) const;
+  /// The answer to `POST /v1/orders` for a deduction's result (201, a replay's 200, or the
+  /// refusal), counted in the deduction metrics.
+  [[nodiscard]] Response OrderPlaced(const core::OrderResult& result);
+  /// The answer for the exception being handled (call only inside a catch block): 4xx for a
+  /// refused request, 503 with Retry-After for a transient failure, 500 for anything else.
+  [[nodiscard]] Response FailureResponse();
 
  private:
   Response Dispatch(const Request& request);
-  /// 401 or 403 if the request may not use the route, nullopt if it may.
-  std::optional<Response> Authorize(std::string_view route, const Request& request) const;
+  Response RouteTo(const RouteMatch& match, const Target& target, const Request& request);
   Response Get(const std::string& sku);
   Response GetMany(const Target& target);
   Response Set(const std::string& sku, const Request& request);
@@ -79,5 +91,7 @@ class Handlers {
 
 /// The JSON error body: {"error":{"code":code,"message":message, ...details}}.
 [[nodiscard]] Response ErrorResponse(int status, std::string_view code, std::string_view message);
+/// The answer to `GET /v1/inventory/{sku}`: {"sku","product_id","quantity"}.
+[[nodiscard]] Response StockResponse(const core::StockResult& result);
 
 }  // namespace invsync::api

@@ -108,6 +108,14 @@ std::string Metrics::Render() const {
     AppendSample(out, "invsync_errors_total", fmt::format("kind=\"{}\"", kind),
                  static_cast<double>(count));
   }
+  out +=
+      "# HELP invsync_http_fast_path_total Cached reads and orders the I/O threads tried to "
+      "answer with one Redis command, by where they were answered.\n";
+  out += "# TYPE invsync_http_fast_path_total counter\n";
+  AppendSample(out, "invsync_http_fast_path_total", "outcome=\"answered\"",
+               static_cast<double>(fast_answered_.load()));
+  AppendSample(out, "invsync_http_fast_path_total", "outcome=\"handed_to_worker\"",
+               static_cast<double>(fast_handed_over_.load()));
   for (const auto& source : sources) {
     source(out);
   }

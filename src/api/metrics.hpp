@@ -27,6 +27,11 @@ class Metrics {
   void RecordDeduction(std::string_view outcome);
   /// Failures by kind: "transient" (Redis or database unreachable), "internal".
   void RecordError(std::string_view kind);
+  /// A request the I/O thread tried to answer alone (a cached read, an order): answered there,
+  /// or handed to a worker (SKU not cached, Redis error or unreachable).
+  void RecordFastPath(bool answered) {
+    (answered ? fast_answered_ : fast_handed_over_).fetch_add(1, std::memory_order_relaxed);
+  }
   /// A function appending more exposition text (called at each scrape).
   void AddSource(std::function<void(std::string&)> source);
 
@@ -46,6 +51,8 @@ class Metrics {
   std::map<std::string, std::uint64_t> deductions_;
   std::map<std::string, std::uint64_t> errors_;
   std::vector<std::function<void(std::string&)>> sources_;
+  std::atomic<std::uint64_t> fast_answered_{0};
+  std::atomic<std::uint64_t> fast_handed_over_{0};
 };
 
 /// Appends one sample line: `name{labels} value`.

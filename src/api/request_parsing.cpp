@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 
@@ -154,6 +156,49 @@ Target ParseTarget(std::string_view target) {
   return parsed;
 }
 
+bool RouteMatch::Allows(std::string_view method) const {
+  std::string_view rest = allow;
+  while (!rest.empty()) {
+    auto comma = rest.find(", ");
+    if (rest.substr(0, comma) == method) {
+      return true;
+    }
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
+  }
+  return false;
+}
+
+RouteMatch MatchRoute(const Target& target) {
+  struct Shape {
+    std::vector<std::string_view> segments;  ///< "*": any one segment
+    RouteMatch match;
+  };
+  static const std::array<Shape, 10> kRoutes{{
+      {{"healthz"}, {Route::kHealthz, "/healthz", "GET"}},
+      {{"metrics"}, {Route::kMetrics, "/metrics", "GET"}},
+      {{"readyz"}, {Route::kReadyz, "/readyz", "GET"}},
+      {{"v1", "status"}, {Route::kStatus, "/v1/status", "GET"}},
+      {{"v1", "inventory"}, {Route::kInventoryMany, "/v1/inventory", "GET"}},
+      {{"v1", "inventory", "*"}, {Route::kInventorySku, "/v1/inventory/{sku}", "GET, PUT"}},
+      {{"v1", "inventory", "*", "restock"},
+       {Route::kRestock, "/v1/inventory/{sku}/restock", "POST"}},
+      {{"v1", "orders"}, {Route::kOrders, "/v1/orders", "POST"}},
+      {{"v1", "orders", "*"}, {Route::kOrder, "/v1/orders/{order_id}", "GET"}},
+      {{"v1", "orders", "*", "cancel"}, {Route::kCancel, "/v1/orders/{order_id}/cancel", "POST"}},
+  }};
+  const auto& path = target.segments;
+  for (const auto& shape : kRoutes) {
+    if (shape.segments.size() == path.size() &&
+        std::equal(shape.segments.begin(), shape.segments.end(), path.begin(),
+                   [](std::string_view want, const std::string& got) {
+                     return want == "*" || want == got;
+                   })) {
+      return shape.match;
+    }
+  }
+  return {};
+}
+
 nlohmann::json ParseBody(const Request& request, std::size_t limit) {
   if (request.body.size() > limit) {
     throw RequestError(
@@ -250,6 +295,14 @@ std::vector<core::Line> ParseLines(const nlohmann::json& body) {
                      RequiredInteger(line, "quantity", field + ".quantity")});
   }
   return lines;
+}
+
+OrderRequest ParseOrder(const Request& request, std::size_t body_limit) {
+  const nlohmann::json body = ParseBody(request, body_limit);
+  OrderRequest order;
+  order.order_id = RequiredString(body, "order_id");
+  order.lines = ParseLines(body);
+  return order;
 }
 
 }  // namespace invsync::api

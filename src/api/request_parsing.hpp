@@ -40,6 +40,33 @@ struct Target {
 /// '+' is kept as is (it means a space only in HTML forms, and SKUs hold no spaces).
 [[nodiscard]] Target ParseTarget(std::string_view target);
 
+/// The routes of the v1 contract (docs/api.md).
+enum class Route {
+  kNone,
+  kHealthz,
+  kMetrics,
+  kReadyz,
+  kStatus,
+  kInventoryMany,
+  kInventorySku,
+  kRestock,
+  kOrders,
+  kOrder,
+  kCancel,
+};
+
+/// The route a target's path names, with its template and methods.
+struct RouteMatch {
+  Route route = Route::kNone;
+  std::string_view name;   ///< template for metrics and logs, e.g. "/v1/inventory/{sku}"
+  std::string_view allow;  ///< its methods as the Allow header lists them, e.g. "GET, PUT"
+
+  [[nodiscard]] bool Allows(std::string_view method) const;
+};
+
+/// Finds the route of a parsed target (kNone: 404).
+[[nodiscard]] RouteMatch MatchRoute(const Target& target);
+
 /// Largest nesting of arrays and objects accepted in a body.
 inline constexpr int kMaxJsonDepth = 32;
 
@@ -56,5 +83,13 @@ inline constexpr int kMaxJsonDepth = 32;
                                                         const std::string& name);
 /// The "lines" array of an order.
 [[nodiscard]] std::vector<core::Line> ParseLines(const nlohmann::json& body);
+
+/// The body of `POST /v1/orders`: its order id and lines (checked for form only; the stock
+/// service validates them).
+struct OrderRequest {
+  std::string order_id;
+  std::vector<core::Line> lines;
+};
+[[nodiscard]] OrderRequest ParseOrder(const Request& request, std::size_t body_limit);
 
 }  // namespace invsync::api

@@ -7,14 +7,17 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "api/fast_path.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
+#include "redis/async_client.hpp"
 
 namespace invsync::api {
 
@@ -54,40 +57,65 @@ std::string NewRequestId() {
 
 class Server::Impl {
  public:
-  Impl(ServerOptions options, Handlers& handlers)
-      : options_(std::move(options)),
-        handlers_(handlers),
-        io_threads_count_(options_.io_threads > 0
-                              ? options_.io_threads
-                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
-        ioc_(io_threads_count_),
-        acceptor_(net::make_strand(ioc_)),
-        workers_(static_cast<std::size_t>(std::max(1, options_.workers))) {}
+  Impl(ServerOptions options, Handlers& handlers);
 
   std::uint16_t Start();
   void Stop();
+  std::size_t ReadyRedisConnections();
 
   class Session;
 
  private:
+  // One thread running its own io_context: its connections, their timers and its Redis client
+  // are only ever touched by that thread.
+  struct IoThread {
+    net::io_context io{1};
+    net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(io);
+    std::unique_ptr<redis::AsyncClient> redis;  // after `io`: destroyed before it
+    std::thread thread;
+  };
+
   void Accept();
 
   ServerOptions options_;
   Handlers& handlers_;
-  int io_threads_count_;
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
-  net::thread_pool workers_;
-  std::vector<std::thread> io_threads_;
+  FastPath fast_path_;
   std::atomic<int> connections_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> started_{false};
   bool stopped_ = false;
+  std::vector<std::unique_ptr<IoThread>> io_threads_;
+  std::size_t next_io_thread_ = 0;  // used by the accept handler only
+  std::optional<tcp::acceptor> acceptor_;
+  net::thread_pool workers_;
 };
+
+Server::Impl::Impl(ServerOptions options, Handlers& handlers)
+    : options_(std::move(options)),
+      handlers_(handlers),
+      fast_path_(handlers),
+      workers_(static_cast<std::size_t>(std::max(1, options_.workers))) {
+  const int count = options_.io_threads > 0
+                        ? options_.io_threads
+                        : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < count; ++i) {
+    auto thread = std::make_unique<IoThread>();
+    if (options_.redis_connections > 0) {
+      thread->redis = std::make_unique<redis::AsyncClient>(
+          thread->io, handlers_.redis_endpoint(),
+          redis::AsyncOptions{.connections = static_cast<std::size_t>(options_.redis_connections),
+                              .command_timeout = options_.request_deadline});
+    }
+    io_threads_.push_back(std::move(thread));
+  }
+  acceptor_.emplace(io_threads_.front()->io);
+}
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, Impl& server) : stream_(std::move(socket)), server_(server) {
+  Session(tcp::socket&& socket, Impl& server, IoThread& home)
+      : stream_(std::move(socket)), server_(server), home_(home), deadline_(home.io) {
     ++server_.connections_;
   }
   ~Session() { --server_.connections_; }
@@ -95,7 +123,13 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   Session& operator=(const Session&) = delete;
 
   void Begin() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->server_.options_.access_log) {
+        boost::system::error_code ignored;
+        self->remote_ = self->stream_.socket().remote_endpoint(ignored).address().to_string();
+      }
+      self->WaitForRequest();
+    });
   }
 
  private:
@@ -151,42 +185,71 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return Refuse(400, "bad_request", fmt::format("malformed HTTP request: {}", ec.message()));
     }
     auto message = parser_->release();
-    Request request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    request.content_type = std::string(message[http::field::content_type]);
-    request.body = std::move(message.body());
+    request_.method = std::string(message.method_string());
+    request_.target = std::string(message.target());
+    request_.content_type = std::string(message[http::field::content_type]);
+    request_.body = std::move(message.body());
     auto authorization = message[http::field::authorization];
-    request.authorization.assign(authorization.data(), authorization.size());
-    remote_ = stream_.socket().remote_endpoint(remote_error_).address().to_string();
+    request_.authorization.assign(authorization.data(), authorization.size());
     auto given = message["X-Request-Id"];
     std::string_view given_id(given.data(), given.size());
-    request.request_id = IsIdentifier(given_id) ? std::string(given_id) : NewRequestId();
+    request_.request_id = IsIdentifier(given_id) ? std::string(given_id) : NewRequestId();
     keep_alive_ = message.keep_alive();
     version_ = message.version();
-    Dispatch(std::move(request));
+    Dispatch();
   }
 
-  // Runs the handler on the worker pool; answers 504 if it takes longer than the deadline.
-  void Dispatch(Request request) {
+  // Answers on this thread when the fast path can, else on the worker pool; answers 504 if the
+  // request takes longer than the deadline. One request per connection is in flight at a time
+  // (the next is read once this one is answered); `serial_` tells a late completion of an
+  // abandoned request from the current one.
+  void Dispatch() {
     ++server_.in_flight_;
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    auto deadline = std::make_shared<net::steady_timer>(stream_.get_executor());
-    deadline->expires_after(server_.options_.request_deadline);
-    auto request_id = request.request_id;
-    const auto started = std::chrono::steady_clock::now();
-    deadline->async_wait(
-        [self = shared_from_this(), answered, request_id, started](beast::error_code ec) {
-          if (!ec && !answered->exchange(true)) {
-            auto response = ErrorResponse(504, "deadline_exceeded",
-                                          "the request took longer than the server's deadline");
-            self->server_.handlers_.metrics().RecordRequest(
-                "-", "deadline", 504, std::chrono::steady_clock::now() - started);
-            self->Write(std::move(response), request_id);
-          }
-        });
-    net::post(server_.workers_, [self = shared_from_this(), request = std::move(request), answered,
-                                 deadline, started]() mutable {
+    const std::uint64_t serial = ++serial_;
+    answered_ = false;
+    started_ = std::chrono::steady_clock::now();
+    request_id_ = request_.request_id;
+    deadline_.expires_after(server_.options_.request_deadline);
+    deadline_.async_wait([self = shared_from_this(), serial](beast::error_code ec) {
+      if (!ec && self->Current(serial)) {
+        self->Expire();
+      }
+    });
+    if (home_.redis && server_.fast_path_.Start(
+                           request_, *home_.redis,
+                           [self = shared_from_this(), serial](std::optional<Response> response) {
+                             self->OnFastAnswer(serial, std::move(response));
+                           })) {
+      return;
+    }
+    RunOnWorker(serial);
+  }
+
+  [[nodiscard]] bool Current(std::uint64_t serial) const { return serial == serial_ && !answered_; }
+
+  void OnFastAnswer(std::uint64_t serial, std::optional<Response> response) {
+    if (!Current(serial)) {
+      --server_.in_flight_;  // answered 504 meanwhile
+      return;
+    }
+    server_.handlers_.metrics().RecordFastPath(response.has_value());
+    if (!response) {
+      return RunOnWorker(serial);
+    }
+    answered_ = true;
+    const auto elapsed = std::chrono::steady_clock::now() - started_;
+    server_.handlers_.metrics().RecordRequest(request_.method, response->route, response->status,
+                                              elapsed);
+    if (server_.options_.access_log) {
+      LogAccess(request_, *response, elapsed);
+    }
+    Write(std::move(*response), request_id_);
+    --server_.in_flight_;
+  }
+
+  void RunOnWorker(std::uint64_t serial) {
+    net::post(server_.workers_, [self = shared_from_this(), request = std::move(request_), serial,
+                                 started = started_]() mutable {
       Response response = self->server_.handlers_.Handle(request);
       const auto elapsed = std::chrono::steady_clock::now() - started;
       self->server_.handlers_.metrics().RecordRequest(request.method, response.route,
@@ -194,16 +257,24 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       if (self->server_.options_.access_log) {
         self->LogAccess(request, response, elapsed);
       }
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response), answered, deadline,
-                 id = std::move(request.request_id)]() mutable {
-                  deadline->cancel();
-                  if (!answered->exchange(true)) {
-                    self->Write(std::move(response), id);
-                  }
-                  --self->server_.in_flight_;
-                });
+      net::post(self->stream_.get_executor(), [self, response = std::move(response), serial,
+                                               id = std::move(request.request_id)]() mutable {
+        if (self->Current(serial)) {
+          self->answered_ = true;
+          self->Write(std::move(response), id);
+        }
+        --self->server_.in_flight_;
+      });
     });
+  }
+
+  void Expire() {
+    answered_ = true;
+    auto response = ErrorResponse(504, "deadline_exceeded",
+                                  "the request took longer than the server's deadline");
+    server_.handlers_.metrics().RecordRequest("-", "deadline", 504,
+                                              std::chrono::steady_clock::now() - started_);
+    Write(std::move(response), request_id_);
   }
 
   // One JSON line per request; the Authorization header is never part of it.
@@ -230,26 +301,37 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     Write(ErrorResponse(status, code, message), id, /*counted=*/true);
   }
 
+  // The response goes out as one preformatted buffer (status line, Server, Content-Type,
+  // X-Request-Id, the response's own headers, Connection when it differs from the version's
+  // default, Content-Length): far cheaper than Beast's serializer for these small answers.
   void Write(Response response, const std::string& request_id, bool counted = false) {
-    auto reply = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(response.status), version_ == 0 ? 11 : version_);
-    reply->set(http::field::server, "invsync");
-    reply->set(http::field::content_type, response.content_type);
-    reply->set("X-Request-Id", request_id);
+    const unsigned version = version_ == 0 ? 11 : version_;
+    const bool keep_alive = keep_alive_ && !server_.stopping_;
+    out_.clear();
+    auto out = std::back_inserter(out_);
+    const auto reason = http::obsolete_reason(static_cast<http::status>(response.status));
+    fmt::format_to(
+        out, "HTTP/{}.{} {} {}\r\nServer: invsync\r\nContent-Type: {}\r\nX-Request-Id: {}\r\n",
+        version / 10, version % 10, response.status, std::string_view(reason.data(), reason.size()),
+        response.content_type, request_id);
     for (const auto& [name, value] : response.headers) {
-      reply->set(name, value);
+      fmt::format_to(out, "{}: {}\r\n", name, value);
     }
-    reply->body() = std::move(response.body);
-    reply->keep_alive(keep_alive_ && !server_.stopping_);
-    reply->prepare_payload();
+    if (version >= 11 && !keep_alive) {
+      out_ += "Connection: close\r\n";
+    } else if (version < 11 && keep_alive) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+    fmt::format_to(out, "Content-Length: {}\r\n\r\n", response.body.size());
+    out_ += response.body;
     stream_.expires_after(server_.options_.read_timeout);
-    http::async_write(
-        stream_, *reply,
-        [self = shared_from_this(), reply, counted](beast::error_code ec, std::size_t) {
+    net::async_write(
+        stream_, net::buffer(out_),
+        [self = shared_from_this(), keep_alive, counted](beast::error_code ec, std::size_t) {
           if (counted) {
             --self->server_.in_flight_;
           }
-          if (ec || !reply->keep_alive()) {
+          if (ec || !keep_alive) {
             return self->Close();
           }
           self->WaitForRequest();
@@ -257,6 +339,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
+    deadline_.cancel();  // its wait holds the session alive
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.close();
@@ -264,53 +347,66 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   Impl& server_;
+  IoThread& home_;
   beast::flat_buffer buffer_;  // bounded by the parser's header and body limits
   std::optional<http::request_parser<http::string_body>> parser_;
+  Request request_;  // the request in flight (moved to the worker that runs it)
+  std::string request_id_;
+  std::uint64_t serial_ = 0;
+  bool answered_ = true;
+  std::chrono::steady_clock::time_point started_;
+  net::steady_timer deadline_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
-  std::string remote_;
-  boost::system::error_code remote_error_;
+  std::string out_;     // the response being written
+  std::string remote_;  // with the access log only
   std::string refused_request_id_;
 };
 
 std::uint16_t Server::Impl::Start() {
   tcp::endpoint endpoint = ParseListen(options_.listen);
   boost::system::error_code ec;
-  acceptor_.open(endpoint.protocol(), ec);
+  acceptor_->open(endpoint.protocol(), ec);
   if (!ec) {
-    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    acceptor_->set_option(net::socket_base::reuse_address(true), ec);
   }
   if (!ec) {
-    acceptor_.bind(endpoint, ec);
+    acceptor_->bind(endpoint, ec);
   }
   if (!ec) {
-    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    acceptor_->listen(net::socket_base::max_listen_connections, ec);
   }
   if (ec) {
     throw ConfigError(
         fmt::format("server.listen: cannot listen on {}: {}", options_.listen, ec.message()));
   }
   Accept();
-  for (int i = 0; i < io_threads_count_; ++i) {
-    io_threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& thread : io_threads_) {
+    if (thread->redis) {
+      thread->redis->Start();  // before the thread runs: nothing else touches it yet
+    }
+    thread->thread = std::thread([&io = thread->io] { io.run(); });
   }
-  return acceptor_.local_endpoint().port();
+  started_ = true;
+  return acceptor_->local_endpoint().port();
 }
 
 void Server::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  IoThread& home = *io_threads_[next_io_thread_];
+  next_io_thread_ = (next_io_thread_ + 1) % io_threads_.size();
+  acceptor_->async_accept(home.io, [this, &home](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec != net::error::operation_aborted) {
         spdlog::warn("accept failed: {}", ec.message());
       }
-      if (!acceptor_.is_open()) {
+      if (!acceptor_->is_open()) {
         return;
       }
     } else if (connections_.load() >= static_cast<int>(options_.max_connections)) {
       beast::error_code ignored;
       socket.close(ignored);  // over the limit: refuse rather than queue
     } else {
-      std::make_shared<Session>(std::move(socket), *this)->Begin();
+      std::make_shared<Session>(std::move(socket), *this, home)->Begin();
     }
     Accept();
   });
@@ -322,19 +418,46 @@ void Server::Impl::Stop() {
   }
   stopped_ = true;
   stopping_ = true;
-  net::post(acceptor_.get_executor(), [this] {
+  net::post(acceptor_->get_executor(), [this] {
     beast::error_code ignored;
-    acceptor_.close(ignored);
+    acceptor_->close(ignored);
   });
   const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ioc_.stop();
   for (auto& thread : io_threads_) {
-    thread.join();
+    thread->io.stop();
+  }
+  for (auto& thread : io_threads_) {
+    if (thread->thread.joinable()) {
+      thread->thread.join();
+    }
   }
   workers_.join();
+  for (auto& thread : io_threads_) {
+    thread->redis.reset();  // its threads are gone: no callback can run any more
+  }
+}
+
+std::size_t Server::Impl::ReadyRedisConnections() {
+  if (stopping_ || !started_) {
+    return 0;
+  }
+  std::size_t ready = 0;
+  for (auto& thread : io_threads_) {
+    if (!thread->redis) {
+      continue;
+    }
+    auto promise = std::make_shared<std::promise<std::size_t>>();
+    auto answer = promise->get_future();
+    net::post(thread->io,
+              [promise, &thread] { promise->set_value(thread->redis->ready_connections()); });
+    if (answer.wait_for(std::chrono::seconds(1)) == std::future_status::ready) {
+      ready += answer.get();
+    }
+  }
+  return ready;
 }
 
 Server::Server(ServerOptions options, Handlers& handlers)
@@ -345,5 +468,7 @@ Server::~Server() { impl_->Stop(); }
 std::uint16_t Server::Start() { return impl_->Start(); }
 
 void Server::Stop() { impl_->Stop(); }
+
+std::size_t Server::ReadyRedisConnections() { return impl_->ReadyRedisConnections(); }
 
 }  // namespace invsync::api

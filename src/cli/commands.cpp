@@ -664,6 +664,7 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
   api::Server server({.listen = settings.server_listen,
                       .io_threads = settings.server_io_threads,
                       .workers = settings.server_workers,
+                      .redis_connections = settings.server_redis_connections,
                       .read_timeout = settings.server_read_timeout,
                       .idle_timeout = settings.server_idle_timeout,
                       .request_deadline = settings.server_request_deadline,

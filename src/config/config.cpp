@@ -255,7 +255,7 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-const std::array<SettingDef, 37> kSettings{{
+const std::array<SettingDef, 38> kSettings{{
     {"data.dir",
      "directory of the embedded SQLite database and the managed Redis (when their URLs are "
      "not set)",
@@ -325,6 +325,10 @@ const std::array<SettingDef, 37> kSettings{{
      IntField<int>{&Settings::server_io_threads, 0, 256}},
     {"server.workers", "threads running requests' calls into Redis and the database",
      IntField<int>{&Settings::server_workers, 1, 4096}},
+    {"server.redis_connections",
+     "Redis connections per I/O thread answering cached reads and orders without a worker; 0 "
+     "sends every request to the workers",
+     IntField<int>{&Settings::server_redis_connections, 0, 64}},
     {"server.body_limit", "largest request body in bytes (413 above)",
      IntField<std::int64_t>{&Settings::server_body_limit, 64, 64 * 1024 * 1024}},
     {"server.request_deadline", "a request still running after this is answered 504",

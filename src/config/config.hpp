@@ -59,6 +59,8 @@ struct Settings {
   std::string server_listen = "127.0.0.1:8080";
   int server_io_threads = 0;
   int server_workers = 16;  // more only adds context switches on a small machine
+  /// Redis connections per I/O thread, for the cached reads and orders it answers itself.
+  int server_redis_connections = 1;
   std::int64_t server_body_limit = 64 * 1024;
   std::chrono::milliseconds server_request_deadline{5000};
   std::chrono::milliseconds server_read_timeout{10'000};

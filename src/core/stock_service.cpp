@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <variant>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
@@ -107,15 +108,14 @@ StockResult StockService::Get(std::string_view sku) {
     result.invalid = std::move(error);
     return result;
   }
-  std::optional<std::string> cached;
+  redis::Value reply;
   {
+    const std::string key = keys_.Inventory(sku);
     auto conn = redis_.Acquire();
-    cached = conn->Command({"HGET", keys_.Inventory(sku), "quantity"}).AsOptionalString();
+    reply = conn->Command(CachedQuantityCommand(key));
   }
-  if (cached) {
-    counters_.hits.fetch_add(1, std::memory_order_relaxed);
-    result.quantity = ToInt(*cached, "quantity");
-    return result;
+  if (auto cached = CachedStock(sku, reply)) {
+    return std::move(*cached);
   }
   counters_.misses.fetch_add(1, std::memory_order_relaxed);
   auto quantity = filler_.Fill(result.sku);
@@ -143,7 +143,7 @@ ManyResult StockService::GetMany(std::span<const std::string> skus) {
     keys.push_back(keys_.Inventory(sku));
   }
   for (const auto& key : keys) {
-    commands.push_back({"HGET", key, "quantity"});
+    commands.push_back(CachedQuantityCommand(key));
   }
   std::vector<redis::Value> replies;
   if (!commands.empty()) {
@@ -179,52 +179,85 @@ ManyResult StockService::GetMany(std::span<const std::string> skus) {
   return result;
 }
 
-OrderResult StockService::Deduct(std::string_view order_id, std::vector<Line> lines) {
-  OrderResult result{.order_id = std::string(order_id)};
+redis::Args StockService::CachedQuantityCommand(const std::string& key) {
+  return {"HGET", key, "quantity"};
+}
+
+std::optional<StockResult> StockService::CachedStock(std::string_view sku,
+                                                     const redis::Value& reply) {
+  auto cached = reply.AsOptionalString();
+  if (!cached) {
+    return std::nullopt;
+  }
+  StockResult result{.sku = std::string(sku), .quantity = ToInt(*cached, "quantity")};
+  counters_.hits.fetch_add(1, std::memory_order_relaxed);
+  return result;
+}
+
+std::variant<PreparedOrder, OrderResult> StockService::PrepareOrder(std::string_view order_id,
+                                                                    std::vector<Line> lines) const {
   if (auto error = CheckOrder(order_id, lines, options_.limits)) {
-    result.status = StockStatus::kInvalid;
-    result.invalid = std::move(error);
-    return result;
+    return OrderResult{.status = StockStatus::kInvalid,
+                       .order_id = std::string(order_id),
+                       .invalid = std::move(error)};
   }
   std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.sku < b.sku; });
-  const std::string canonical = Canonical(lines);
-  const auto call = OrderCall(keys_, order_id, lines, canonical, options_.idempotency_retention);
+  PreparedOrder order{.order_id = std::string(order_id), .lines = std::move(lines)};
+  order.call = OrderCall(keys_, order_id, order.lines, Canonical(order.lines),
+                         options_.idempotency_retention);
+  return order;
+}
+
+std::optional<OrderResult> StockService::InterpretDeduct(const PreparedOrder& order,
+                                                         const redis::Value& reply) const {
+  OrderResult result{.order_id = order.order_id};
+  const std::string& outcome = reply.At(0).AsString();
+  if (outcome == "ok") {
+    result.lines = WithRemaining(order.lines, reply.At(1).AsString());
+    return result;
+  }
+  if (outcome == "replay") {
+    result.replayed = true;
+    result.state = ToState(reply.At(1));
+    result.lines = WithRemaining(order.lines, reply.At(2).AsOptionalString().value_or(""));
+    return result;
+  }
+  if (outcome == "conflict") {
+    result.status = StockStatus::kOrderConflict;
+    result.state = ToState(reply.At(1));
+    return result;
+  }
+  if (outcome == "insufficient") {
+    result.status = StockStatus::kInsufficient;
+    result.shortage = Shortage{reply.At(1).AsString(), ToInt(reply.At(2).AsString(), "wanted"),
+                               ToInt(reply.At(3).AsString(), "available")};
+    return result;
+  }
+  if (outcome == "corrupt") {
+    Corrupt(reply, keys_);
+  }
+  return std::nullopt;  // "not_cached"
+}
+
+OrderResult StockService::Deduct(std::string_view order_id, std::vector<Line> lines) {
+  auto prepared = PrepareOrder(order_id, std::move(lines));
+  if (auto* refused = std::get_if<OrderResult>(&prepared)) {
+    return std::move(*refused);
+  }
+  const auto& order = std::get<PreparedOrder>(prepared);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     redis::Value reply;
     {
       auto conn = redis_.Acquire();
-      reply = scripts_.deduct.Run(*conn, call);
+      reply = scripts_.deduct.Run(*conn, order.call);
     }
-    const std::string& outcome = reply.At(0).AsString();
-    if (outcome == "ok") {
-      result.lines = WithRemaining(lines, reply.At(1).AsString());
-      return result;
-    }
-    if (outcome == "replay") {
-      result.replayed = true;
-      result.state = ToState(reply.At(1));
-      result.lines = WithRemaining(lines, reply.At(2).AsOptionalString().value_or(""));
-      return result;
-    }
-    if (outcome == "conflict") {
-      result.status = StockStatus::kOrderConflict;
-      result.state = ToState(reply.At(1));
-      return result;
-    }
-    if (outcome == "insufficient") {
-      result.status = StockStatus::kInsufficient;
-      result.shortage = Shortage{reply.At(1).AsString(), ToInt(reply.At(2).AsString(), "wanted"),
-                                 ToInt(reply.At(3).AsString(), "available")};
-      return result;
-    }
-    if (outcome == "corrupt") {
-      Corrupt(reply, keys_);
+    if (auto result = InterpretDeduct(order, reply)) {
+      return std::move(*result);
     }
     // "not_cached": load the missing SKUs, then run the whole order again.
     if (auto unknown = LoadMissing(reply)) {
-      result.status = StockStatus::kUnknownSku;
-      result.unknown_sku = *unknown;
-      return result;
+      return {
+          .status = StockStatus::kUnknownSku, .order_id = order.order_id, .unknown_sku = *unknown};
     }
   }
   throw TransientError(fmt::format("order \"{}\": stock keys kept vanishing; retry", order_id));

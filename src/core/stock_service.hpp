@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/cache_fill.hpp"
@@ -24,6 +25,15 @@ struct StockOptions {
   FillOptions fill;
 };
 
+/// An order that passed validation, in canonical form, with the deduct script call that places it.
+/// Built by `StockService::PrepareOrder`; the blocking `Deduct` and the HTTP server's asynchronous
+/// path both send `call` and read the reply with `StockService::InterpretDeduct`.
+struct PreparedOrder {
+  std::string order_id;
+  std::vector<Line> lines;  ///< sorted by SKU
+  redis::ScriptCall call;   ///< for `Scripts::deduct`
+};
+
 /// The stock operations. Each change is one atomic Lua script that checks, changes the stock,
 /// records the idempotency key and appends the event to the stream the persister drains.
 /// Thread-safe. Refusals come back as values; infrastructure failures throw `invsync::Error`.
@@ -38,6 +48,22 @@ class StockService {
   [[nodiscard]] ManyResult GetMany(std::span<const std::string> skus);
   /// Deducts all lines of an order or none, never below zero, once per order id.
   [[nodiscard]] OrderResult Deduct(std::string_view order_id, std::vector<Line> lines);
+
+  /// The command that reads one SKU's cached quantity (`HGET <key> quantity`); `key` is
+  /// `keys().Inventory(sku)` and must outlive the returned views.
+  [[nodiscard]] static redis::Args CachedQuantityCommand(const std::string& key);
+  /// What the reply to `CachedQuantityCommand` means: the stock (counted as a cache hit), or
+  /// nullopt when the SKU is not cached. A non-integer quantity throws `PermanentError`.
+  [[nodiscard]] std::optional<StockResult> CachedStock(std::string_view sku,
+                                                       const redis::Value& reply);
+  /// Checks an order and builds its deduct script call; a broken rule is a kInvalid result.
+  [[nodiscard]] std::variant<PreparedOrder, OrderResult> PrepareOrder(
+      std::string_view order_id, std::vector<Line> lines) const;
+  /// What a deduct script reply means for the order: its result, or nullopt when some of its
+  /// SKUs are not cached (they must be loaded, then the call run again). A corrupt quantity or
+  /// a malformed reply throws `PermanentError`.
+  [[nodiscard]] std::optional<OrderResult> InterpretDeduct(const PreparedOrder& order,
+                                                           const redis::Value& reply) const;
   /// Returns a deducted order's stock, once.
   [[nodiscard]] OrderResult Cancel(std::string_view order_id);
   /// An order as Redis remembers it (within the idempotency retention).

@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/numbers.hpp"
 #include "common/text.hpp"
+#include "redis/detail/argv.hpp"
 #include "redis/detail/reply.hpp"
 
 namespace invsync::redis {
@@ -180,16 +181,8 @@ void Connection::Append(const Args& args) {
   if (broken_) {
     throw TransientError("Redis connection is broken");
   }
-  std::vector<const char*> argv;
-  std::vector<std::size_t> argvlen;
-  argv.reserve(args.size());
-  argvlen.reserve(args.size());
-  for (std::string_view arg : args) {
-    argv.push_back(arg.data());
-    argvlen.push_back(arg.size());
-  }
-  if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(),
-                             argvlen.data()) != REDIS_OK) {
+  detail::Argv argv(args);
+  if (redisAppendCommandArgv(context_, argv.count(), argv.pointers(), argv.lengths()) != REDIS_OK) {
     broken_ = true;
     throw TransientError(fmt::format("Redis write failed: {}", context_->errstr));
   }

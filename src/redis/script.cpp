@@ -1,6 +1,9 @@
 #include "redis/script.hpp"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <array>
 
 #include "common/error.hpp"
 
@@ -8,11 +11,28 @@ namespace invsync::redis {
 
 namespace {
 
-Args EvalShaArgs(const std::string& sha, const ScriptCall& call, const std::string& key_count) {
+std::string Sha1Hex(std::string_view text) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &size, EVP_sha1(), nullptr) != 1) {
+    throw PermanentError("cannot compute a script's SHA-1");
+  }
+  std::string hex;
+  hex.reserve(2 * size);
+  for (unsigned int i = 0; i < size; ++i) {
+    hex += fmt::format("{:02x}", digest[i]);
+  }
+  return hex;
+}
+
+}  // namespace
+
+Args ScriptArgs(std::string_view command, std::string_view sha_or_source, const ScriptCall& call,
+                const std::string& key_count) {
   Args args;
   args.reserve(3 + call.keys.size() + call.args.size());
-  args.emplace_back("EVALSHA");
-  args.emplace_back(sha);
+  args.emplace_back(command);
+  args.emplace_back(sha_or_source);
   args.emplace_back(key_count);
   for (const auto& key : call.keys) {
     args.emplace_back(key);
@@ -23,40 +43,31 @@ Args EvalShaArgs(const std::string& sha, const ScriptCall& call, const std::stri
   return args;
 }
 
-bool IsNoScript(const Value& value) { return value.IsError() && value.str.starts_with("NOSCRIPT"); }
+bool IsNoScript(const Value& reply) { return reply.IsError() && reply.str.starts_with("NOSCRIPT"); }
 
-}  // namespace
+Script::Script(std::string name, std::string_view source)
+    : name_(std::move(name)), source_(source), sha_(Sha1Hex(source)) {}
 
-std::string Script::Sha(Connection& connection) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!sha_.empty()) {
-      return sha_;
-    }
-  }
-  return Load(connection);
-}
-
-std::string Script::Load(Connection& connection) {
+void Script::Load(Connection& connection) const {
   Value reply = connection.Command({"SCRIPT", "LOAD", source_});
-  std::lock_guard lock(mutex_);
-  sha_ = reply.AsString();
-  return sha_;
-}
-
-Value Script::Run(Connection& connection, const ScriptCall& call) {
-  std::string key_count = std::to_string(call.keys.size());
-  std::string sha = Sha(connection);
-  try {
-    return connection.Command(EvalShaArgs(sha, call, key_count));
-  } catch (const NoScriptError&) {
-    sha = Load(connection);
-    return connection.Command(EvalShaArgs(sha, call, key_count));
+  if (reply.AsString() != sha_) {
+    throw PermanentError(
+        fmt::format("Redis loaded script {} as {}, expected {}", name_, reply.AsString(), sha_));
   }
 }
 
-std::vector<Value> Script::RunMany(Connection& connection, const std::vector<ScriptCall>& calls) {
-  std::string sha = Sha(connection);
+Value Script::Run(Connection& connection, const ScriptCall& call) const {
+  const std::string key_count = std::to_string(call.keys.size());
+  try {
+    return connection.Command(ScriptArgs("EVALSHA", sha_, call, key_count));
+  } catch (const NoScriptError&) {
+    Load(connection);
+    return connection.Command(ScriptArgs("EVALSHA", sha_, call, key_count));
+  }
+}
+
+std::vector<Value> Script::RunMany(Connection& connection,
+                                   const std::vector<ScriptCall>& calls) const {
   std::vector<std::string> key_counts;
   key_counts.reserve(calls.size());
   std::vector<Args> commands;
@@ -65,7 +76,7 @@ std::vector<Value> Script::RunMany(Connection& connection, const std::vector<Scr
     key_counts.push_back(std::to_string(call.keys.size()));
   }
   for (std::size_t i = 0; i < calls.size(); ++i) {
-    commands.push_back(EvalShaArgs(sha, calls[i], key_counts[i]));
+    commands.push_back(ScriptArgs("EVALSHA", sha_, calls[i], key_counts[i]));
   }
   std::vector<Value> replies = connection.Pipeline(commands);
   bool missing = false;
@@ -74,10 +85,10 @@ std::vector<Value> Script::RunMany(Connection& connection, const std::vector<Scr
   }
   if (missing) {
     // Only the calls that answered NOSCRIPT did not run; run just those again.
-    sha = Load(connection);
+    Load(connection);
     for (std::size_t i = 0; i < replies.size(); ++i) {
       if (IsNoScript(replies[i])) {
-        replies[i] = connection.Pipeline({EvalShaArgs(sha, calls[i], key_counts[i])}).front();
+        replies[i] = connection.Pipeline({commands[i]}).front();
       }
     }
   }

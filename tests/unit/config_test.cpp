@@ -419,7 +419,7 @@ TEST(ConfigLoadTest, ConflictingListenVariablesAreRejected) {
 
 TEST(KnownSettingsTest, EachSettingHasItsEnvironmentVariableAndFlag) {
   const auto& all = KnownSettings();
-  EXPECT_EQ(all.size(), 37U);
+  EXPECT_EQ(all.size(), 38U);
   EXPECT_EQ(Info("persister.batch_size").env, "INVSYNC_PERSISTER_BATCH_SIZE");
   EXPECT_EQ(Info("persister.batch_size").flag, "--persister-batch-size");
   EXPECT_EQ(Info("redis.url").flag, "--redis-url");
