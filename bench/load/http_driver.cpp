@@ -1,5 +1,9 @@
 // The HTTP side of the load generator: one coroutine per keep-alive connection on one thread's
 // event loop, so a connection waiting for its answer costs no thread.
+// clang-format off
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
+// clang-format on
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,7 +13,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
 
 #include "driver.hpp"
 
