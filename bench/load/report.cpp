@@ -104,6 +104,20 @@ const json& Get(const std::map<std::string, json>& results, const std::string& n
   return it == results.end() ? kMissing : it->second;
 }
 
+// The table of a scenario: a header, then a row per target; `unit` names the rate column.
+std::string Table(const std::map<std::string, json>& r, const std::string& scenario,
+                  const std::string& unit, const std::string& rate_field) {
+  const double base = Number(Get(r, scenario + "-invsync"), json::json_pointer("/" + rate_field));
+  std::string out = fmt::format(
+      "| target | {} | invsync ÷ target | p50 ms | p99 ms | p999 ms | audit |\n"
+      "|---|---:|---:|---:|---:|---:|---|\n",
+      unit);
+  for (const auto& peer : kPeers) {
+    out += Row(peer, Get(r, scenario + "-" + peer), rate_field, base);
+  }
+  return out;
+}
+
 std::string FlashSale(const std::map<std::string, json>& r) {
   const json& inv = Get(r, "flash-sale-invsync");
   const json& raw = Get(r, "redis-raw-50");
@@ -111,13 +125,9 @@ std::string FlashSale(const std::map<std::string, json>& r) {
   std::string out = fmt::format(
       "### flash-sale\n\nOne SKU; {} connections each buying 1–3 units in a closed loop until a "
       "refusal reports the stock at 0. The stock is sized from a warm-up on another SKU to last "
-      "about the measured time (invsync: {} units). Latency: from send to answer.\n\n"
-      "| target | orders/s | invsync ÷ target | p50 ms | p99 ms | p999 ms | audit |\n"
-      "|---|---:|---:|---:|---:|---:|---|\n",
+      "about the measured time (invsync: {} units). Latency: from send to answer.\n\n",
       Number(inv, "/connections"_json_pointer), Thousands(Number(inv, "/stock"_json_pointer)));
-  for (const auto& peer : kPeers) {
-    out += Row(peer, Get(r, "flash-sale-" + peer), "orders_per_s", base);
-  }
+  out += Table(r, "flash-sale", "orders/s", "orders_per_s");
   const double raw_rps = Number(raw, "/rps"_json_pointer);
   out += fmt::format(
       "| redis-raw (`redis-benchmark`, EVALSHA deduct.lua, 50 clients) | {} | {} | "
@@ -140,13 +150,9 @@ std::string Catalogue(const std::map<std::string, json>& r) {
   std::string out = fmt::format(
       "### catalogue\n\n{} SKUs, popularity Zipf (s = 1.1), {} connections in a closed loop: 90% "
       "reads of one SKU, 9% orders of 1–5 lines (1–2 units each), 1% cancels of an order accepted "
-      "earlier in the run. Figures are operations/s of all three kinds.\n\n"
-      "| target | operations/s | invsync ÷ target | p50 ms | p99 ms | p999 ms | audit |\n"
-      "|---|---:|---:|---:|---:|---:|---|\n",
+      "earlier in the run. Figures are operations/s of all three kinds.\n\n",
       Thousands(Number(inv, "/skus"_json_pointer)), Number(inv, "/connections"_json_pointer));
-  for (const auto& peer : kPeers) {
-    out += Row(peer, Get(r, "catalogue-" + peer), "requests_per_s", base);
-  }
+  out += Table(r, "catalogue", "operations/s", "requests_per_s");
   out += fmt::format(
       "\nTarget ≥ 40,000 operations/s with the audit clean: {} ({} operations/s, audit {}).\n"
       "invsync serve's peak RSS (VmHWM) at the end of this run: {} MiB. Redis memory per SKU "
