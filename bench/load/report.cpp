@@ -314,7 +314,7 @@ void Plot(const std::map<std::string, json>& r, const fs::path& data, const fs::
     std::string script = fmt::format(
         "set terminal svg size 720,420 dynamic font 'sans,11'\nset output '{}'\n"
         "set logscale x 2\nset logscale y\nset xlabel 'connections'\nset ylabel '{}'\n"
-        "set key outside right\nset grid\nplot ",
+        "set key below\nset grid\nplot ",
         (plots / file).string(), ylabel);
     for (std::size_t i = 0; i < series.size(); ++i) {
       script += fmt::format("{}'{}' using 1:{} with linespoints title '{}'", i == 0 ? "" : ", ",
@@ -324,8 +324,9 @@ void Plot(const std::map<std::string, json>& r, const fs::path& data, const fs::
   };
   std::string cdf = fmt::format(
       "set terminal svg size 720,420 dynamic font 'sans,11'\nset output '{}'\n"
-      "set logscale x\nset xlabel 'latency (ms)'\nset ylabel 'fraction of requests'\n"
-      "set key outside right\nset grid\nplot ",
+      "unset logscale y\nset yrange [0:1]\nset logscale x\nset xlabel 'latency (ms)'\n"
+      "set ylabel 'fraction of requests answered within'\n"
+      "set key below\nset grid\nplot ",
       (plots / "latency.svg").string());
   std::string separator;
   for (const auto& scenario : {"flash-sale", "catalogue"}) {
