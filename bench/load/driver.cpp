@@ -115,6 +115,7 @@ RunResult DriveBlocking(const ClientFactory& factory, Workload& workload, Schedu
   std::vector<RunResult> results(static_cast<std::size_t>(options.connections));
   {
     std::vector<std::jthread> threads;
+    threads.reserve(static_cast<std::size_t>(options.connections));
     for (int c = 0; c < options.connections; ++c) {
       threads.emplace_back([&, c] {
         auto client = factory();

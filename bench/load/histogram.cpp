@@ -22,7 +22,7 @@ std::size_t LatencyHistogram::BucketOf(std::int64_t nanos) {
     return static_cast<std::size_t>(value);
   }
   // Values in [2^k, 2^(k+1)) with k >= kSubBits split into kSub equal sub-buckets.
-  const int k = std::bit_width(value) - 1;
+  const int k = static_cast<int>(std::bit_width(value)) - 1;
   const int shift = k - kSubBits;
   const auto sub = static_cast<std::size_t>((value >> shift) - static_cast<std::uint64_t>(kSub));
   return static_cast<std::size_t>(shift + 1) * kSub + sub;

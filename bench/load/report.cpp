@@ -113,7 +113,7 @@ std::string Table(const std::map<std::string, json>& r, const std::string& scena
       "|---|---:|---:|---:|---:|---:|---|\n",
       unit);
   for (const auto& peer : kPeers) {
-    out += Row(peer, Get(r, scenario + "-" + peer), rate_field, base);
+    out += Row(peer, Get(r, fmt::format("{}-{}", scenario, peer)), rate_field, base);
   }
   return out;
 }

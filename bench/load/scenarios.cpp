@@ -173,6 +173,7 @@ ScenarioRun Backoffice(const ScenarioOptions& options) {
   ScenarioRun out;
   const auto skus = CatalogueSkus(1000);
   std::vector<std::string> probes;
+  probes.reserve(20);
   for (int i = 0; i < 20; ++i) {
     probes.push_back(fmt::format("PROBE-{}", i));
   }
