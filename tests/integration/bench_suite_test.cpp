@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "http_client.hpp"
 #include "process.hpp"
@@ -35,13 +37,50 @@ std::uint16_t FreePort() {
 
 class BenchSuiteTest : public ServersTest {
  protected:
-  bench::ScenarioOptions FlashSale(bench::Target target, int connections) {
-    return {.scenario = "flash-sale",
+  bench::ScenarioOptions Scenario(std::string scenario, bench::Target target, int connections) {
+    return {.scenario = std::move(scenario),
             .target = target,
             .servers = {TestRedisUrl(), TestDatabaseUrl()},
             .connections = connections,
             .seconds = 0.5,
-            .warmup = 0.3};
+            .warmup = 0.3,
+            .skus = 200,
+            .order_rate = 200,
+            .backoffice_rate = 40};
+  }
+  bench::ScenarioOptions FlashSale(bench::Target target, int connections) {
+    return Scenario("flash-sale", target, connections);
+  }
+
+  /// Starts `invsync serve` on a free port and waits until it answers; options for a scenario
+  /// against it.
+  bench::ScenarioOptions Serve(std::string scenario, int connections) {
+    const std::uint16_t port = FreePort();
+    serve_ = std::make_unique<InvsyncProcess>(
+        INVSYNC_BINARY, std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port),
+                                                 "--log-level", "warn", "serve"});
+    HttpClient client(port, 1s);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          try {
+            return client.Send("GET", "/healthz").status == 200;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        20s));
+    auto options = Scenario(std::move(scenario), bench::Target::kInvsync, connections);
+    options.port = port;
+    options.serve_pid = serve_->pid();
+    return options;
+  }
+
+  /// Stops serve with SIGTERM; it must exit 0.
+  void StopServe() {
+    serve_->Signal(SIGTERM);
+    auto status = serve_->Wait(30s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
   }
 
   // The audit's own arithmetic holds whatever it found.
@@ -54,27 +93,13 @@ class BenchSuiteTest : public ServersTest {
     EXPECT_EQ(audit["clean"].get<bool>(), audit["violations"].get<std::int64_t>() == 0);
     EXPECT_GT(audit["orders_accepted"].get<std::int64_t>(), 0);
   }
+
+ private:
+  std::unique_ptr<InvsyncProcess> serve_;
 };
 
 TEST_F(BenchSuiteTest, FlashSaleThroughInvsyncServeSellsOutExactlyAndAuditsClean) {
-  const std::uint16_t port = FreePort();
-  InvsyncProcess serve(INVSYNC_BINARY, {"--listen", "127.0.0.1:" + std::to_string(port),
-                                        "--log-level", "warn", "serve"});
-  HttpClient client(port, 1s);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        try {
-          return client.Send("GET", "/healthz").status == 200;
-        } catch (const std::exception&) {
-          return false;
-        }
-      },
-      20s));
-
-  auto options = FlashSale(bench::Target::kInvsync, 16);
-  options.port = port;
-  options.serve_pid = serve.pid();
-  const json doc = bench::RunScenario(options);
+  const json doc = bench::RunScenario(Serve("flash-sale", 16));
   const json& audit = doc["audit"];
   EXPECT_TRUE(audit["clean"].get<bool>()) << audit.dump(2);
   ExpectConsistent(audit);
@@ -86,10 +111,35 @@ TEST_F(BenchSuiteTest, FlashSaleThroughInvsyncServeSellsOutExactlyAndAuditsClean
   EXPECT_GT(doc["serve_peak_rss_kib"].get<std::int64_t>(), 0);
   EXPECT_EQ(doc["outcomes"]["no_answer"], 0);
 
-  serve.Signal(SIGTERM);
-  auto status = serve.Wait(30s);
-  ASSERT_TRUE(status);
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  StopServe();
+}
+
+TEST_F(BenchSuiteTest, CatalogueThroughInvsyncServeReadsOrdersCancelsAndAuditsClean) {
+  const json doc = bench::RunScenario(Serve("catalogue", 8));
+  const json& audit = doc["audit"];
+  EXPECT_TRUE(audit["clean"].get<bool>()) << audit.dump(2);
+  ExpectConsistent(audit);
+  EXPECT_GT(audit["cancels_accepted"].get<std::int64_t>(), 0);
+  EXPECT_GT(doc["latency_reads"]["count"].get<std::int64_t>(), 0);
+  EXPECT_EQ(audit["skus_checked"], 200);
+  EXPECT_GT(doc["redis_bytes_per_sku"].get<double>(), 0);
+  EXPECT_EQ(SqlInt("SELECT count(DISTINCT event_id) FROM invsync_ledger WHERE kind = 'cancel'"),
+            audit["cancels_accepted"].get<std::int64_t>());
+  StopServe();
+}
+
+TEST_F(BenchSuiteTest, BackofficeChangesReachRedisAndAuditClean) {
+  const json doc = bench::RunScenario(Serve("backoffice", 4));
+  const json& audit = doc["audit"];
+  EXPECT_TRUE(audit["clean"].get<bool>()) << audit.dump(2);
+  ExpectConsistent(audit);
+  const json& propagation = doc["propagation"];
+  EXPECT_GT(propagation["count"].get<std::int64_t>(), 0);
+  EXPECT_EQ(propagation["not_seen_within_5s"], 0);
+  EXPECT_EQ(propagation["count"].get<std::int64_t>() * 2,
+            doc["backoffice_changes"].get<std::int64_t>() +
+                doc["backoffice_changes"].get<std::int64_t>() % 2);
+  StopServe();
 }
 
 TEST_F(BenchSuiteTest, FlashSaleOfTheDbOnlyPeerAuditsClean) {
