@@ -28,6 +28,9 @@ const std::array kMigrations = {
 // Any fixed number shared by all invsync processes; serialises concurrent migrators.
 constexpr std::string_view kMigrationLockKey = "7242021337";
 
+// How long a caller waits for a pooled connection when all are in use.
+constexpr std::chrono::seconds kPoolWait{10};
+
 // Any fixed number shared by all invsync processes; held by the one active syncer.
 constexpr std::string_view kSyncerLockKey = "7242021338";
 
@@ -148,7 +151,8 @@ Change ChangeFromRow(const detail::PgResult& result, int row, int first, std::st
 
 PostgresStore::PostgresStore(std::string url, std::size_t pool_size)
     : url_(std::move(url)),
-      pool_([this] { return std::make_unique<detail::PgConnection>(url_); }, pool_size) {}
+      pool_([this] { return std::make_unique<detail::PgConnection>(url_); }, pool_size, kPoolWait,
+            "database") {}
 
 PostgresStore::~PostgresStore() = default;
 

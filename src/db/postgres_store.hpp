@@ -3,8 +3,8 @@
 #include <memory>
 #include <string>
 
+#include "common/connection_pool.hpp"
 #include "db/detail/pg.hpp"
-#include "db/detail/pool.hpp"
 #include "db/store.hpp"
 
 namespace invsync::db {
@@ -36,11 +36,11 @@ class PostgresStore final : public Store {
   bool Ping() override;
 
  private:
-  using Lease = detail::Pool<detail::PgConnection>::Lease;
+  using Lease = ConnectionPool<detail::PgConnection>::Lease;
   Lease Acquire();
 
   std::string url_;
-  detail::Pool<detail::PgConnection> pool_;
+  ConnectionPool<detail::PgConnection> pool_;
 };
 
 }  // namespace invsync::db

@@ -101,8 +101,9 @@ SqliteStore::SqliteStore(std::string path, std::size_t pool_size,
                          std::chrono::milliseconds busy_timeout)
     : path_(std::move(path)),
       busy_timeout_(busy_timeout),
-      pool_([this] { return std::make_unique<SqliteConnection>(path_, busy_timeout_); },
-            pool_size) {}
+      pool_([this] { return std::make_unique<SqliteConnection>(path_, busy_timeout_); }, pool_size,
+            std::max<std::chrono::milliseconds>(busy_timeout, std::chrono::seconds(10)),
+            "database") {}
 
 SqliteStore::~SqliteStore() = default;
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "db/detail/pool.hpp"
+#include "common/connection_pool.hpp"
 #include "db/detail/sqlite.hpp"
 #include "db/store.hpp"
 
@@ -44,7 +44,7 @@ class SqliteStore final : public Store {
  private:
   std::string path_;
   std::chrono::milliseconds busy_timeout_;
-  detail::Pool<detail::SqliteConnection> pool_;
+  ConnectionPool<detail::SqliteConnection> pool_;
 };
 
 /// The store a database URL names: `postgresql://...` / `postgres://...` or `sqlite:///path`

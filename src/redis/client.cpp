@@ -219,48 +219,9 @@ std::vector<Value> Connection::Pipeline(const std::vector<Args>& commands) {
 }
 
 Pool::Pool(Endpoint endpoint, std::size_t size, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), size_(size), timeout_(timeout) {}
-
-Pool::Lease::~Lease() {
-  if (connection_ != nullptr) {
-    pool_->Release(std::move(connection_));
-  }
-}
-
-Pool::Lease Pool::Acquire() {
-  std::unique_lock lock(mutex_);
-  if (!freed_.wait_for(lock, timeout_, [this] { return !idle_.empty() || open_ < size_; })) {
-    throw TransientError(fmt::format("no Redis connection free within {} ms", timeout_.count()));
-  }
-  if (!idle_.empty()) {
-    auto connection = std::move(idle_.back());
-    idle_.pop_back();
-    return Lease(this, std::move(connection));
-  }
-  ++open_;
-  lock.unlock();
-  try {
-    return Lease(this, std::make_unique<Connection>(endpoint_, timeout_));
-  } catch (...) {
-    lock.lock();
-    --open_;
-    freed_.notify_one();
-    throw;
-  }
-}
-
-void Pool::Release(std::unique_ptr<Connection> connection) {
-  std::lock_guard lock(mutex_);
-  if (connection->broken()) {
-    // The server went away (a restart, a failover): the idle connections are as dead as this
-    // one. Dropping them now saves each later borrower one failed call.
-    open_ -= 1 + idle_.size();
-    idle_.clear();
-    freed_.notify_all();
-    return;
-  }
-  idle_.push_back(std::move(connection));
-  freed_.notify_one();
-}
+    : endpoint_(std::move(endpoint)),
+      timeout_(timeout),
+      connections_([this] { return std::make_unique<Connection>(endpoint_, timeout_); }, size,
+                   timeout, "Redis") {}
 
 }  // namespace invsync::redis

@@ -1,14 +1,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/connection_pool.hpp"
 #include "redis/value.hpp"
 
 struct redisContext;
@@ -62,46 +61,25 @@ class Connection {
   bool broken_ = false;
 };
 
-/// A fixed-size pool of connections, created lazily, shared by threads.
+/// A fixed-size pool of connections to one Redis, created lazily, shared by threads (see
+/// ConnectionPool: a broken connection drops the idle ones too).
 class Pool {
  public:
+  using Lease = ConnectionPool<Connection>::Lease;
+
   Pool(Endpoint endpoint, std::size_t size, std::chrono::milliseconds timeout);
-
-  /// A connection on loan; returns to the pool (or is dropped if broken) when destroyed.
-  class Lease {
-   public:
-    Lease(Pool* pool, std::unique_ptr<Connection> connection)
-        : pool_(pool), connection_(std::move(connection)) {}
-    ~Lease();
-    Lease(Lease&&) noexcept = default;
-    Lease& operator=(Lease&&) = delete;
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    Connection& operator*() const { return *connection_; }
-    Connection* operator->() const { return connection_.get(); }
-
-   private:
-    Pool* pool_;
-    std::unique_ptr<Connection> connection_;
-  };
 
   /// Borrows a connection, waiting up to the timeout when all are in use; throws
   /// `TransientError` if none frees up or a new one cannot connect.
-  [[nodiscard]] Lease Acquire();
+  [[nodiscard]] Lease Acquire() { return connections_.Acquire(); }
   /// A new connection outside the pool (for blocking reads that would hog a pooled one).
   [[nodiscard]] Connection Dedicated() const { return Connection(endpoint_, timeout_); }
   [[nodiscard]] const Endpoint& endpoint() const { return endpoint_; }
 
  private:
-  void Release(std::unique_ptr<Connection> connection);
-
   Endpoint endpoint_;
-  std::size_t size_;
   std::chrono::milliseconds timeout_;
-  std::mutex mutex_;
-  std::condition_variable freed_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;
+  ConnectionPool<Connection> connections_;
 };
 
 }  // namespace invsync::redis
