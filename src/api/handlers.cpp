@@ -116,30 +116,25 @@ Handlers::Handlers(core::StockService& stock, db::Store& store, redis::Pool& red
     : stock_(stock), store_(store), redis_(redis), options_(std::move(options)) {
   metrics_.AddSource([this](std::string& out) {
     const auto& cache = stock_.counters();
-    out += "# HELP invsync_cache_requests_total Stock reads by where they were answered.\n";
-    out += "# TYPE invsync_cache_requests_total counter\n";
+    AppendFamily(out, "invsync_cache_requests_total", "counter",
+                 "Stock reads by where they were answered.");
     AppendSample(out, "invsync_cache_requests_total", "result=\"hit\"",
                  static_cast<double>(cache.hits.load()));
     AppendSample(out, "invsync_cache_requests_total", "result=\"miss\"",
                  static_cast<double>(cache.misses.load()));
     AppendSample(out, "invsync_cache_requests_total", "result=\"absent\"",
                  static_cast<double>(cache.absent_hits.load()));
-    out += "# HELP invsync_cache_database_reads_total Database reads made to fill the cache.\n";
-    out += "# TYPE invsync_cache_database_reads_total counter\n";
-    AppendSample(out, "invsync_cache_database_reads_total", "",
+    AppendMetric(out, "invsync_cache_database_reads_total", "counter",
+                 "Database reads made to fill the cache.",
                  static_cast<double>(cache.database_reads.load()));
     try {
       auto conn = redis_.Acquire();
       auto lag = persister::ReadLag(*conn, stock_.scripts());
-      out +=
-          "# HELP invsync_persister_unpersisted_events Accepted changes not yet in the "
-          "database.\n";
-      out += "# TYPE invsync_persister_unpersisted_events gauge\n";
-      AppendSample(out, "invsync_persister_unpersisted_events", "",
+      AppendMetric(out, "invsync_persister_unpersisted_events", "gauge",
+                   "Accepted changes not yet in the database.",
                    static_cast<double>(lag.unpersisted()));
-      out += "# HELP invsync_persister_oldest_unpersisted_seconds Age of the oldest of them.\n";
-      out += "# TYPE invsync_persister_oldest_unpersisted_seconds gauge\n";
-      AppendSample(out, "invsync_persister_oldest_unpersisted_seconds", "",
+      AppendMetric(out, "invsync_persister_oldest_unpersisted_seconds", "gauge",
+                   "Age of the oldest of them.",
                    lag.oldest_age ? static_cast<double>(lag.oldest_age->count()) / 1000 : 0.0);
     } catch (const Error&) {
       out += "# invsync_persister_unpersisted_events unavailable: Redis unreachable\n";

@@ -29,6 +29,17 @@ void AppendSample(std::string& out, std::string_view name, std::string_view labe
   }
 }
 
+void AppendFamily(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value) {
+  AppendFamily(out, name, type, help);
+  AppendSample(out, name, "", value);
+}
+
 void Metrics::RecordRequest(std::string_view method, std::string_view route, int status,
                             std::chrono::nanoseconds latency) {
   const double seconds = std::chrono::duration<double>(latency).count();
@@ -69,8 +80,8 @@ std::string Metrics::Render() const {
   lock.unlock();
 
   std::string out;
-  out += "# HELP invsync_http_requests_total HTTP requests answered, by route and status.\n";
-  out += "# TYPE invsync_http_requests_total counter\n";
+  AppendFamily(out, "invsync_http_requests_total", "counter",
+               "HTTP requests answered, by route and status.");
   for (const auto& [key, count] : requests) {
     const auto& [method, route, status] = key;
     AppendSample(out, "invsync_http_requests_total",
@@ -78,10 +89,8 @@ std::string Metrics::Render() const {
                              Escape(route), status),
                  static_cast<double>(count));
   }
-  out +=
-      "# HELP invsync_http_request_duration_seconds Time from a complete request to its "
-      "answer.\n";
-  out += "# TYPE invsync_http_request_duration_seconds histogram\n";
+  AppendFamily(out, "invsync_http_request_duration_seconds", "histogram",
+               "Time from a complete request to its answer.");
   for (const auto& [route, histogram] : latency) {
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
       AppendSample(out, "invsync_http_request_duration_seconds_bucket",
@@ -96,22 +105,19 @@ std::string Metrics::Render() const {
     AppendSample(out, "invsync_http_request_duration_seconds_count",
                  fmt::format("route=\"{}\"", Escape(route)), static_cast<double>(histogram.count));
   }
-  out += "# HELP invsync_deductions_total Orders by outcome.\n";
-  out += "# TYPE invsync_deductions_total counter\n";
+  AppendFamily(out, "invsync_deductions_total", "counter", "Orders by outcome.");
   for (const auto& [outcome, count] : deductions) {
     AppendSample(out, "invsync_deductions_total", fmt::format("outcome=\"{}\"", outcome),
                  static_cast<double>(count));
   }
-  out += "# HELP invsync_errors_total Failures answered 5xx, by kind.\n";
-  out += "# TYPE invsync_errors_total counter\n";
+  AppendFamily(out, "invsync_errors_total", "counter", "Failures answered 5xx, by kind.");
   for (const auto& [kind, count] : errors) {
     AppendSample(out, "invsync_errors_total", fmt::format("kind=\"{}\"", kind),
                  static_cast<double>(count));
   }
-  out +=
-      "# HELP invsync_http_fast_path_total Cached reads and orders the I/O threads tried to "
-      "answer with one Redis command, by where they were answered.\n";
-  out += "# TYPE invsync_http_fast_path_total counter\n";
+  AppendFamily(out, "invsync_http_fast_path_total", "counter",
+               "Cached reads and orders the I/O threads tried to answer with one Redis command, "
+               "by where they were answered.");
   AppendSample(out, "invsync_http_fast_path_total", "outcome=\"answered\"",
                static_cast<double>(fast_answered_.load()));
   AppendSample(out, "invsync_http_fast_path_total", "outcome=\"handed_to_worker\"",

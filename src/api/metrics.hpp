@@ -57,5 +57,11 @@ class Metrics {
 
 /// Appends one sample line: `name{labels} value`.
 void AppendSample(std::string& out, std::string_view name, std::string_view labels, double value);
+/// Appends a family's `# HELP` and `# TYPE` lines (`type`: "counter" or "gauge").
+void AppendFamily(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help);
+/// Appends a family of one unlabelled sample: its HELP and TYPE lines, then the sample.
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value);
 
 }  // namespace invsync::api

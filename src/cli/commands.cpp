@@ -428,15 +428,16 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
     errors += counters.database_errors.load();
     last_batch = std::max(last_batch, counters.last_batch_size.load());
   }
-  out += "# TYPE invsync_persister_events_total counter\n";
-  api::AppendSample(out, "invsync_persister_events_total", "", static_cast<double>(events));
-  out += "# TYPE invsync_persister_batches_total counter\n";
-  api::AppendSample(out, "invsync_persister_batches_total", "", static_cast<double>(batches));
-  out += "# TYPE invsync_persister_last_batch_size gauge\n";
-  api::AppendSample(out, "invsync_persister_last_batch_size", "", static_cast<double>(last_batch));
-  out += "# TYPE invsync_persister_database_errors_total counter\n";
-  api::AppendSample(out, "invsync_persister_database_errors_total", "",
-                    static_cast<double>(errors));
+  api::AppendMetric(out, "invsync_persister_events_total", "counter",
+                    "Events this process's persisters wrote to the database.",
+                    static_cast<double>(events));
+  api::AppendMetric(out, "invsync_persister_batches_total", "counter",
+                    "Batches this process's persisters committed.", static_cast<double>(batches));
+  api::AppendMetric(out, "invsync_persister_last_batch_size", "gauge",
+                    "Events in the largest of the persisters' last batches.",
+                    static_cast<double>(last_batch));
+  api::AppendMetric(out, "invsync_persister_database_errors_total", "counter",
+                    "Failed attempts to write a batch (retried).", static_cast<double>(errors));
 }
 
 std::int64_t PersisterGroup::Events() const {
@@ -469,29 +470,27 @@ void SyncerThread::Stop() {
 
 void SyncerThread::AppendMetrics(std::string& out) {
   const auto& counters = syncer_.counters();
-  out += "# TYPE invsync_syncer_rows_total counter\n";
-  api::AppendSample(out, "invsync_syncer_rows_total", "",
+  api::AppendMetric(out, "invsync_syncer_rows_total", "counter",
+                    "Outbox rows this process's syncer applied to Redis.",
                     static_cast<double>(counters.rows.load()));
-  out += "# TYPE invsync_syncer_cached_rows_total counter\n";
-  api::AppendSample(out, "invsync_syncer_cached_rows_total", "",
+  api::AppendMetric(out, "invsync_syncer_cached_rows_total", "counter",
+                    "Of those, rows that changed a cached key.",
                     static_cast<double>(counters.cached_rows.load()));
-  out += "# TYPE invsync_syncer_batches_total counter\n";
-  api::AppendSample(out, "invsync_syncer_batches_total", "",
+  api::AppendMetric(out, "invsync_syncer_batches_total", "counter", "Batches applied.",
                     static_cast<double>(counters.batches.load()));
-  out += "# TYPE invsync_syncer_errors_total counter\n";
-  api::AppendSample(out, "invsync_syncer_errors_total", "",
+  api::AppendMetric(out, "invsync_syncer_errors_total", "counter",
+                    "Syncer failures (retried with backoff).",
                     static_cast<double>(counters.errors.load()));
-  out += "# TYPE invsync_syncer_leader gauge\n";
-  api::AppendSample(out, "invsync_syncer_leader", "", counters.leader.load() ? 1.0 : 0.0);
+  api::AppendMetric(out, "invsync_syncer_leader", "gauge",
+                    "1 while this process's syncer is the active one.",
+                    counters.leader.load() ? 1.0 : 0.0);
   try {
     const auto backlog = syncer_.ReadBacklog();
-    out += "# HELP invsync_syncer_unapplied_rows Database-side changes not yet applied to Redis.\n";
-    out += "# TYPE invsync_syncer_unapplied_rows gauge\n";
-    api::AppendSample(out, "invsync_syncer_unapplied_rows", "", static_cast<double>(backlog.rows));
-    out += "# HELP invsync_syncer_oldest_unapplied_seconds Age of the oldest of them.\n";
-    out += "# TYPE invsync_syncer_oldest_unapplied_seconds gauge\n";
-    api::AppendSample(
-        out, "invsync_syncer_oldest_unapplied_seconds", "",
+    api::AppendMetric(out, "invsync_syncer_unapplied_rows", "gauge",
+                      "Database-side changes not yet applied to Redis.",
+                      static_cast<double>(backlog.rows));
+    api::AppendMetric(
+        out, "invsync_syncer_oldest_unapplied_seconds", "gauge", "Age of the oldest of them.",
         backlog.oldest_age ? static_cast<double>(backlog.oldest_age->count()) / 1000 : 0.0);
   } catch (const Error&) {
     out += "# invsync_syncer_unapplied_rows unavailable: Redis or the database unreachable\n";
