@@ -3,13 +3,14 @@
 --       recent-changes hash, absent marker
 -- ARGV: 1 recent-changes time to live in ms, 2 most recent changes kept per SKU,
 --       then per row, in outbox order: xid, id, sku, kind ('U', 'I' or 'D'), delta
--- Replies: {applied, skipped, cursor}: rows that changed a cached key, rows at or before the
---          cursor (already applied: a replay), and the cursor after the batch.
+-- Replies: {applied, skipped, cursor, dropped, failure}: rows that changed a cached key, rows at or
+--          before the cursor (already applied: a replay), the cursor after the batch, updates that
+--          dropped their key instead (see apply), and '' or why the batch stopped early.
 --
 -- The cursor moves in this same script, so a batch replayed after a crash applies nothing twice.
 -- A cached key gets an update's delta, unless the fill that loaded it already read this change
--- (its id is at or below the fill's position); an insert or delete removes the key, and the next
--- read loads the row as it is then. Every change is also remembered for a while per SKU, so a
+-- (its id is at or below the fill's position); an insert, a delete or a malformed row ('R')
+-- removes the key, and the next read loads the row as it is then. Every change is also remembered for a while per SKU, so a
 -- fill whose database read predates it can add it (fill.lua).
 local cursor_key, fillpos_key = KEYS[1], KEYS[2]
 local recent_ttl, recent_cap = ARGV[1], tonumber(ARGV[2])
@@ -25,33 +26,57 @@ if not cursor_xid_text then
 end
 local cursor_xid, cursor_id = tonumber(cursor_xid_text), tonumber(cursor_id_text)
 
-local applied, skipped = 0, 0
+local applied, skipped, dropped = 0, 0, 0
+
+-- Applies one row that is after the cursor. An update whose delta Redis cannot add (the sum would
+-- overflow 64 bits, or the key is not a hash) drops the key instead: the next read loads the row
+-- from the database, which is the truth. Returns whether a cached key changed.
+local function apply(row, a, xid, id)
+  local sku, kind, delta = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local inventory_key, recent_key, absent_key = KEYS[3 + 3 * row], KEYS[4 + 3 * row],
+      KEYS[5 + 3 * row]
+  redis.call('HSET', recent_key, ARGV[a + 1], kind == 'U' and delta or kind)
+  if redis.call('HLEN', recent_key) > recent_cap then
+    -- Forget the older ones; a fill that read before this change must then read again.
+    redis.call('DEL', recent_key)
+    redis.call('HSET', recent_key, 'overflow', ARGV[a + 1])
+  end
+  redis.call('PEXPIRE', recent_key, recent_ttl)
+  if kind == 'I' then
+    redis.call('DEL', absent_key)
+  end
+  if redis.call('EXISTS', inventory_key) == 0
+      or id <= (tonumber(redis.call('HGET', fillpos_key, sku)) or 0) then
+    return false
+  end
+  if kind == 'U' then
+    local added = redis.pcall('HINCRBY', inventory_key, 'quantity', delta)
+    if type(added) ~= 'table' or not added.err then
+      return true
+    end
+    dropped = dropped + 1
+  end
+  redis.call('DEL', inventory_key)
+  return true
+end
+
+-- Each row runs protected: if one fails, the rows before it stay applied and the cursor stops
+-- right after them, so a retry neither loses nor repeats any row (a script's writes are not
+-- undone by an error).
+local failure
 for row = 0, (#ARGV - 2) / 5 - 1 do
   local a = 3 + 5 * row
   local xid, id = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   if not after(xid, id, cursor_xid, cursor_id) then
     skipped = skipped + 1
   else
-    local sku, kind, delta = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-    local inventory_key, recent_key, absent_key = KEYS[3 + 3 * row], KEYS[4 + 3 * row],
-        KEYS[5 + 3 * row]
-    redis.call('HSET', recent_key, ARGV[a + 1], kind == 'U' and delta or kind)
-    if redis.call('HLEN', recent_key) > recent_cap then
-      -- Forget the older ones; a fill that read before this change must then read again.
-      redis.call('DEL', recent_key)
-      redis.call('HSET', recent_key, 'overflow', ARGV[a + 1])
+    local ok, result = pcall(apply, row, a, xid, id)
+    if not ok then
+      failure = 'outbox row ' .. ARGV[a + 1] .. ' (SKU ' .. ARGV[a + 2] .. '): ' ..
+          (type(result) == 'table' and (result.err or '?') or tostring(result))
+      break
     end
-    redis.call('PEXPIRE', recent_key, recent_ttl)
-    if kind == 'I' then
-      redis.call('DEL', absent_key)
-    end
-    if redis.call('EXISTS', inventory_key) == 1
-        and id > tonumber(redis.call('HGET', fillpos_key, sku) or '0') then
-      if kind == 'U' then
-        redis.call('HINCRBY', inventory_key, 'quantity', delta)
-      else
-        redis.call('DEL', inventory_key)
-      end
+    if result then
       applied = applied + 1
     end
     cursor_xid, cursor_id = xid, id
@@ -59,4 +84,4 @@ for row = 0, (#ARGV - 2) / 5 - 1 do
   end
 end
 redis.call('SET', cursor_key, cursor)
-return {applied, skipped, cursor}
+return {applied, skipped, cursor, dropped, failure or ''}

@@ -52,10 +52,12 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
         return 'retry'
       end
     elseif tonumber(field) > seq then
-      if value == 'I' or value == 'D' or quantity == '' then
+      -- Not a number: an insert, a delete or a malformed row ('I', 'D', 'R'): read again.
+      local delta = tonumber(value)
+      if delta == nil or quantity == '' then
         return 'retry'
       end
-      later = later + tonumber(value)
+      later = later + delta
     end
   end
   if quantity == '' then

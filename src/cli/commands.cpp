@@ -476,6 +476,12 @@ void SyncerThread::AppendMetrics(std::string& out) {
   api::AppendMetric(out, "invsync_syncer_cached_rows_total", "counter",
                     "Of those, rows that changed a cached key.",
                     static_cast<double>(counters.cached_rows.load()));
+  api::AppendMetric(out, "invsync_syncer_malformed_rows_total", "counter",
+                    "Outbox rows that were not a valid change; their SKU's cached key was dropped.",
+                    static_cast<double>(counters.malformed_rows.load()));
+  api::AppendMetric(out, "invsync_syncer_dropped_keys_total", "counter",
+                    "Updates Redis could not add to a cached key (overflow); the key was dropped.",
+                    static_cast<double>(counters.dropped_keys.load()));
   api::AppendMetric(out, "invsync_syncer_batches_total", "counter", "Batches applied.",
                     static_cast<double>(counters.batches.load()));
   api::AppendMetric(out, "invsync_syncer_errors_total", "counter",

@@ -136,15 +136,8 @@ WHERE l.stream_id <> i.stream_id
 // An outbox row from columns xid, id, kind, delta starting at `first` (the SKU is given apart:
 // queries place it differently). A kind invsync does not write means the table was tampered with.
 Change ChangeFromRow(const detail::PgResult& result, int row, int first, std::string sku) {
-  const std::string_view kind = result.Text(row, first + 2);
-  if (kind != "U" && kind != "I" && kind != "D") {
-    throw PermanentError(
-        fmt::format("outbox row {} has an unknown kind \"{}\"", result.Text(row, first + 1), kind));
-  }
-  return {.position = {result.Int64(row, first), result.Int64(row, first + 1)},
-          .sku = std::move(sku),
-          .kind = static_cast<ChangeKind>(kind[0]),
-          .delta = result.Int64(row, first + 3)};
+  return ChangeFromColumns({result.Int64(row, first), result.Int64(row, first + 1)}, std::move(sku),
+                           result.Text(row, first + 2), result.Text(row, first + 3));
 }
 
 }  // namespace

@@ -36,15 +36,10 @@ std::chrono::milliseconds AgeOf(double julian_day, double now_julian_day) {
 }
 
 Change ChangeFromRow(const SqliteStatement& row, int first, std::string sku) {
-  const std::string kind = row.Text(first + 1);
-  if (kind != "U" && kind != "I" && kind != "D") {
-    throw PermanentError(
-        fmt::format("outbox row {} has an unknown kind \"{}\"", row.Int64(first), kind));
-  }
-  return {.position = {0, row.Int64(first)},
-          .sku = std::move(sku),
-          .kind = static_cast<ChangeKind>(kind[0]),
-          .delta = row.Int64(first + 2)};
+  // The delta as text: a REAL or TEXT quantity written by another program shows as such and is
+  // rejected by the integer parse, where reading it as an integer would truncate it silently.
+  return ChangeFromColumns({0, row.Int64(first)}, std::move(sku), row.Text(first + 1),
+                           row.Text(first + 2));
 }
 
 // Leadership is an exclusive lock on a file beside the database: released when the process

@@ -79,6 +79,9 @@ enum class ChangeKind : char {
   kUpdate = 'U',  ///< quantity changed by `delta`
   kInsert = 'I',  ///< the SKU appeared with quantity `delta`
   kDelete = 'D',  ///< the SKU disappeared (`delta` is minus its last quantity)
+  /// A row that cannot be applied as a delta (a non-integer quantity written behind invsync's
+  /// back, an unknown kind): the cached key is dropped, so the next read loads the row as it is.
+  kReload = 'R',
 };
 
 /// One outbox row: a change made to `inventory` by something other than invsync's persister.
@@ -87,7 +90,14 @@ struct Change {
   std::string sku;
   ChangeKind kind = ChangeKind::kUpdate;
   std::int64_t delta = 0;
+  std::string malformed;  ///< for kReload: what was wrong with the row
 };
+
+/// The change an outbox row describes, from its columns as text. A row with an unknown kind or a
+/// delta that is not a 64-bit integer becomes a kReload change naming the problem: a malformed
+/// row written behind invsync's back must not stop the syncer, nor be applied as a wrong delta.
+[[nodiscard]] Change ChangeFromColumns(OutboxPosition position, std::string sku,
+                                       std::string_view kind, std::string_view delta);
 
 /// Outbox rows ready to apply, in order.
 struct ChangeBatch {

@@ -148,15 +148,45 @@ BatchOutcome Syncer::RunOnce() {
   }
   const auto cached = reply.At(0).AsInteger();
   const auto skipped = reply.At(1).AsInteger();
-  outcome.applied = batch.changes.size() - static_cast<std::size_t>(skipped);
+  const auto reached = ParseCursor(reply.At(2).AsString());
+  const auto failure = reply.At(4).AsString();
+  // The first `skipped` rows were at or before the cursor the script found; the rows after them
+  // up to the cursor it left are the ones it applied.
+  for (auto i = static_cast<std::size_t>(skipped);
+       i < batch.changes.size() && batch.changes[i].position <= reached; ++i) {
+    ++outcome.applied;
+    NoteUnusual(batch.changes[i]);
+  }
   counters_.rows.fetch_add(static_cast<std::int64_t>(outcome.applied), std::memory_order_relaxed);
   counters_.cached_rows.fetch_add(cached, std::memory_order_relaxed);
   counters_.replayed_rows.fetch_add(skipped, std::memory_order_relaxed);
+  if (const auto dropped = reply.At(3).AsInteger(); dropped > 0) {
+    counters_.dropped_keys.fetch_add(dropped, std::memory_order_relaxed);
+    spdlog::warn(
+        "syncer {}: {} update(s) could not be added to a cached key (64-bit overflow, or the key "
+        "is not a hash); dropped those keys, the next read loads them from the database",
+        options_.name, dropped);
+  }
   counters_.batches.fetch_add(1, std::memory_order_relaxed);
+  if (!failure.empty()) {
+    // The rows before the failing one are applied and the cursor is right after them.
+    throw PermanentError(fmt::format("applying {}", failure));
+  }
   if (hook_) {
     hook_(FaultPoint::kAfterApply, batch.changes);
   }
   return outcome;
+}
+
+void Syncer::NoteUnusual(const db::Change& change) {
+  if (change.kind != db::ChangeKind::kReload) {
+    return;
+  }
+  counters_.malformed_rows.fetch_add(1, std::memory_order_relaxed);
+  spdlog::error(
+      "syncer {}: outbox row {} for SKU \"{}\" is malformed ({}); dropped the cached key, so the "
+      "next read loads the database row as it is",
+      options_.name, change.position.id, change.sku, change.malformed);
 }
 
 db::ChangeBacklog Syncer::ReadBacklog() {

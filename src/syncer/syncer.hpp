@@ -42,6 +42,8 @@ struct SyncerCounters {
   std::atomic<std::int64_t> batches{0};
   std::atomic<std::int64_t> pruned_rows{0};
   std::atomic<std::int64_t> errors{0};
+  std::atomic<std::int64_t> malformed_rows{0};  ///< rows that were not a valid change (dropped key)
+  std::atomic<std::int64_t> dropped_keys{0};    ///< updates Redis could not add (dropped key)
   std::atomic<bool> leader{false};
 };
 
@@ -90,6 +92,8 @@ class Syncer {
  private:
   void Lead(db::ChangeFeed& feed, const std::stop_token& stop);
   void Announce();
+  /// Counts and logs a malformed row the batch passed.
+  void NoteUnusual(const db::Change& change);
 
   redis::Pool& redis_;
   db::Store& store_;

@@ -546,5 +546,59 @@ TEST_F(CdcTest, RedisFlushedMidRunRecoversAndConverges) {
   }
 }
 
+TEST_F(CdcTest, AMalformedOutboxRowDropsItsKeyAndDoesNotStopTheSyncer) {
+  Insert("A", 100);
+  Insert("B", 10);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running(syncer);
+  ASSERT_EQ(Get("A"), 100);
+  ASSERT_EQ(Get("B"), 10);
+  Redis({"HSET", "inventory:A", "quantity", "55"});  // a value the reload must replace
+  // A row no trigger writes: an unknown kind, as a hand-written INSERT could leave.
+  Sql("INSERT INTO invsync_outbox (sku, kind, delta) VALUES ('A', 'X', 5)");
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'B'");
+
+  ASSERT_TRUE(TimeUntilVisible("B", 15)) << "the syncer stopped at the malformed row";
+  EXPECT_EQ(RedisQuantity("A"), std::nullopt) << "the malformed row's key was not dropped";
+  EXPECT_EQ(Get("A"), 100);
+  EXPECT_EQ(syncer.counters().malformed_rows.load(), 1);
+  running.Stop();
+  EXPECT_EQ(Unapplied(), 0);
+}
+
+// PostgreSQL's bigint column cannot hold a non-integer; SQLite's INTEGER column can.
+TEST_F(CdcTest, ANonIntegerQuantityWrittenToSqliteIsNotAppliedAsADelta) {
+  ASSERT_TRUE(TestOnSqlite());
+  Insert("A", 100);
+  Insert("B", 10);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running(syncer);
+  ASSERT_EQ(Get("A"), 100);
+  // SQLite keeps 1.5 as REAL in an INTEGER column: the trigger's delta is -98.5.
+  Sql("UPDATE inventory SET quantity = 1.5 WHERE sku = 'A'");
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'B'");
+
+  ASSERT_TRUE(TimeUntilVisible("B", 15)) << "the syncer stopped at the malformed row";
+  EXPECT_EQ(RedisQuantity("A"), std::nullopt) << "a truncated delta was applied";
+  EXPECT_EQ(syncer.counters().malformed_rows.load(), 1);
+  EXPECT_THROW(stock().Get("A"), Error) << "a non-integer row must be an error, not a number";
+}
+
+TEST_F(CdcTest, AnUpdateRedisCannotAddReloadsTheKeyFromTheDatabase) {
+  Insert("A", 100);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running(syncer);
+  ASSERT_EQ(Get("A"), 100);
+  // A cached value near the 64-bit limit (tampered with): adding the delta would overflow.
+  Redis({"HSET", "inventory:A", "quantity", "9223372036854775800"});
+  Sql("UPDATE inventory SET quantity = quantity + 1000 WHERE sku = 'A'");
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+
+  ASSERT_TRUE(TimeUntilVisible("A", 1101)) << "the key was not reloaded from the database";
+  EXPECT_EQ(syncer.counters().dropped_keys.load(), 1);
+  running.Stop();
+  EXPECT_EQ(Unapplied(), 0);
+}
+
 }  // namespace
 }  // namespace invsync::testing
