@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 #include "common/numbers.hpp"
 #include "db/detail/pg.hpp"
 #include "db/postgres_store.hpp"
+#include "db/sqlite_store.hpp"
 
 namespace invsync::bench {
 
@@ -109,7 +111,8 @@ double Flags::Seconds(const std::string& name) const {
 void AddServerFlags(Flags& flags) {
   flags.Add("redis-url", "", "Redis URL (default: $INVSYNC_TEST_REDIS_URL, $INVSYNC_REDIS_URL)");
   flags.Add("database-url", "",
-            "PostgreSQL URL (default: $INVSYNC_TEST_DATABASE_URL, $INVSYNC_DATABASE_URL)");
+            "postgresql:// or sqlite:// URL (default: $INVSYNC_TEST_DATABASE_URL, "
+            "$INVSYNC_DATABASE_URL)");
 }
 
 Servers ResolveServers(const Flags& flags) {
@@ -130,15 +133,27 @@ Servers ResolveServers(const Flags& flags) {
 void ResetState(const Servers& servers) {
   redis::Connection redis(redis::Endpoint::Parse(servers.redis_url), std::chrono::seconds(30));
   redis.Command({"FLUSHALL"});
-  {
-    db::detail::PgConnection pg(servers.database_url);
-    pg.ExecScript(
-        "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA "
-        "public;");
+  if (IsSqliteUrl(servers.database_url)) {
+    const std::string path = SqlitePath(servers.database_url);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(path + suffix);
+    }
+  } else {
+    {
+      db::detail::PgConnection pg(servers.database_url);
+      pg.ExecScript(
+          "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA "
+          "public;");
+    }
+    Checkpoint(servers.database_url);
   }
-  Checkpoint(servers.database_url);
-  db::PostgresStore store(servers.database_url, 1);
-  store.Migrate();
+  db::OpenStore(servers.database_url, 1)->Migrate();
+}
+
+bool IsSqliteUrl(const std::string& database_url) { return database_url.starts_with("sqlite://"); }
+
+std::string SqlitePath(const std::string& database_url) {
+  return database_url.substr(std::string_view("sqlite://").size());
 }
 
 void Checkpoint(const std::string& database_url) {

@@ -57,6 +57,11 @@ void AddServerFlags(Flags& flags);
 /// then apply the migrations.
 void ResetState(const Servers& servers);
 
+/// True if `database_url` names a SQLite file (`sqlite://...`) rather than PostgreSQL.
+[[nodiscard]] bool IsSqliteUrl(const std::string& database_url);
+/// The file a `sqlite://` URL names (`sqlite:///abs/path` or `sqlite://relative/path`).
+[[nodiscard]] std::string SqlitePath(const std::string& database_url);
+
 /// Writes dirty pages out now, so that a checkpoint forced by earlier writes does not land inside
 /// the next timed section.
 void Checkpoint(const std::string& database_url);

@@ -166,6 +166,44 @@ std::string Catalogue(const std::map<std::string, json>& r) {
   return out;
 }
 
+// invsync on SQLite beside invsync on PostgreSQL: same scenarios, same run.
+std::string Stores(const std::map<std::string, json>& r) {
+  std::string out =
+      "### invsync on SQLite beside PostgreSQL\n\n"
+      "flash-sale and catalogue as above, invsync only, the database a SQLite file (WAL) instead "
+      "of PostgreSQL; Redis the same. Persister lag: the age of the oldest event not yet in the "
+      "database, sampled every 250 ms during the run; drain: from the end of the load until "
+      "everything is in the database.\n\n"
+      "| scenario | store | operations/s | SQLite ÷ PostgreSQL | p99 ms | persister lag max ms | "
+      "drain s | audit |\n|---|---|---:|---:|---:|---:|---:|---|\n";
+  bool kept_up = true;
+  for (const auto& [scenario, rate_field] :
+       {std::pair{"flash-sale", "orders_per_s"}, std::pair{"catalogue", "requests_per_s"}}) {
+    const auto at = json::json_pointer(std::string("/") + rate_field);
+    const double postgres = Number(Get(r, fmt::format("{}-invsync", scenario)), at);
+    for (const auto& [store, name] : {std::pair{"PostgreSQL", fmt::format("{}-invsync", scenario)},
+                                      std::pair{"SQLite", fmt::format("{}-invsync-sqlite", scenario)}}) {
+      const json& doc = Get(r, name);
+      const double lag = Number(doc, "/persist_lag_max_ms"_json_pointer);
+      if (std::string_view(store) == "SQLite") {
+        kept_up = kept_up && doc.contains("persist_lag_max_ms") && lag < 1000;
+      }
+      out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", scenario, store,
+                         Thousands(Number(doc, at)),
+                         std::string_view(store) == "SQLite"
+                             ? fmt::format("{:.0f}%", 100 * Number(doc, at) / postgres)
+                             : std::string("—"),
+                         Millis(Number(doc, "/latency/p99_ms"_json_pointer)), Thousands(lag),
+                         Millis(Number(doc, "/drain_s"_json_pointer)), Audit(doc));
+    }
+  }
+  out += fmt::format(
+      "\nTarget: the SQLite persister keeps up with the rate the HTTP path sustains (lag under "
+      "one second): {}.\n\n",
+      Verdict(kept_up));
+  return out;
+}
+
 std::string Backoffice(const std::map<std::string, json>& r) {
   const json& inv = Get(r, "backoffice-invsync");
   std::string out = fmt::format(
@@ -375,7 +413,7 @@ int Report(int argc, char** argv) {
   const auto r = Load(results);
   std::string section = "## Benchmark suite: invsync beside the alternatives\n\n" +
                         Machine(Get(r, "machine")) + Method() + FlashSale(r) + Catalogue(r) +
-                        Backoffice(r) + Sweep(r);
+                        Stores(r) + Backoffice(r) + Sweep(r);
   Plot(r, results, flags.String("plots"));
   const fs::path doc = flags.String("doc");
   const std::string before = fs::exists(doc) ? ReadFile(doc) : std::string();

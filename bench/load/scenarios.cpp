@@ -10,6 +10,8 @@
 #include "db/detail/pg.hpp"
 #include "driver.hpp"
 #include "peers.hpp"
+#include "persister/persister.hpp"
+#include "stores.hpp"
 
 namespace invsync::bench {
 
@@ -213,7 +215,47 @@ ScenarioRun Backoffice(const ScenarioOptions& options) {
 
 }  // namespace
 
+// Samples the age of the oldest event not yet in the database every 250 ms while it lives: how
+// far the persister fell behind the orders.
+class LagSampler {
+ public:
+  explicit LagSampler(const Servers& servers)
+      : thread_([this, &servers](const std::stop_token& stop) { Sample(servers, stop); }) {}
+
+  /// The largest age seen, in ms; stops sampling.
+  double StopAndMaxMillis() {
+    thread_.request_stop();
+    thread_.join();
+    return static_cast<double>(max_.count());
+  }
+
+ private:
+  void Sample(const Servers& servers, const std::stop_token& stop) {
+    redis::Connection redis(redis::Endpoint::Parse(servers.redis_url), std::chrono::seconds(10));
+    core::Scripts scripts;
+    while (!stop.stop_requested()) {
+      if (auto age = persister::ReadLag(redis, scripts).oldest_age) {
+        max_ = std::max(max_, *age);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+
+  std::chrono::milliseconds max_{0};
+  std::jthread thread_;
+};
+
 nlohmann::json RunScenario(const ScenarioOptions& options) {
+  if (IsSqliteUrl(options.servers.database_url) &&
+      (options.target != Target::kInvsync || options.scenario == "backoffice")) {
+    throw std::invalid_argument(
+        "on a SQLite database only invsync's flash-sale and catalogue run (the peers and the "
+        "back office's SQL are PostgreSQL's)");
+  }
+  std::optional<LagSampler> lag;
+  if (options.target == Target::kInvsync) {
+    lag.emplace(options.servers);
+  }
   ScenarioRun out;
   if (options.scenario == "flash-sale") {
     out = FlashSale(options);
@@ -231,8 +273,10 @@ nlohmann::json RunScenario(const ScenarioOptions& options) {
   doc["target"] = TargetName(options.target);
   doc["connections"] = options.connections;
   if (options.target == Target::kInvsync) {
+    doc["persist_lag_max_ms"] = lag->StopAndMaxMillis();
     doc["drain_s"] = WaitDrained(options.servers, std::chrono::seconds(180));
   }
+  doc["store"] = IsSqliteUrl(options.servers.database_url) ? "sqlite" : "postgresql";
   std::vector<Record> records = std::move(out.unmeasured);
   records.insert(records.end(), std::make_move_iterator(out.measured.records.begin()),
                  std::make_move_iterator(out.measured.records.end()));

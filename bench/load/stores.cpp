@@ -9,7 +9,9 @@
 #include "common/numbers.hpp"
 #include "core/stock_service.hpp"
 #include "db/detail/pg.hpp"
+#include "db/detail/sqlite.hpp"
 #include "db/postgres_store.hpp"
+#include "db/sqlite_store.hpp"
 #include "persister/persister.hpp"
 #include "schedule.hpp"
 #include "syncer/syncer.hpp"
@@ -26,8 +28,8 @@ redis::Connection Redis(const Servers& servers) {
 
 void WarmThroughInvsync(const Servers& servers, const std::vector<std::string>& skus) {
   redis::Pool pool(redis::Endpoint::Parse(servers.redis_url), 4, std::chrono::seconds(30));
-  db::PostgresStore store(servers.database_url, 2);
-  core::StockService stock(pool, store, core::Keys(), {});
+  auto store = db::OpenStore(servers.database_url, 2);
+  core::StockService stock(pool, *store, core::Keys(), {});
   for (std::size_t at = 0; at < skus.size(); at += kChunk) {
     std::span<const std::string> chunk(skus.data() + at, std::min(kChunk, skus.size() - at));
     auto result = stock.GetMany(chunk);
@@ -59,6 +61,48 @@ void WarmNaively(const Servers& servers, const std::map<std::string, std::int64_
   flush();
 }
 
+using Rows = std::vector<std::vector<std::string>>;
+
+// The `columns` columns of a query without parameters, as text, from either store.
+Rows ReadRows(const std::string& database_url, std::string_view sql, int columns) {
+  Rows rows;
+  if (IsSqliteUrl(database_url)) {
+    db::detail::SqliteConnection sqlite(SqlitePath(database_url), std::chrono::seconds(30));
+    db::detail::SqliteStatement query(sqlite, sql);
+    while (query.Step()) {
+      auto& row = rows.emplace_back();
+      for (int column = 0; column < columns; ++column) {
+        row.push_back(query.Text(column));
+      }
+    }
+    return rows;
+  }
+  db::detail::PgConnection pg(database_url);
+  auto result = pg.Exec(sql);
+  for (int row = 0; row < result.rows(); ++row) {
+    auto& out = rows.emplace_back();
+    for (int column = 0; column < columns; ++column) {
+      out.emplace_back(result.Text(row, column));
+    }
+  }
+  return rows;
+}
+
+// The rows as invsync's persister writes them: in one transaction that also deletes what the
+// capture triggers recorded of it (SQLite has no session marker the triggers could test).
+void SeedSqlite(const std::string& database_url, const std::map<std::string, std::int64_t>& stock) {
+  db::detail::SqliteConnection sqlite(SqlitePath(database_url), std::chrono::seconds(30));
+  db::detail::InWriteTransaction(sqlite, [&] {
+    db::detail::SqliteStatement insert(
+        sqlite, "INSERT INTO inventory (sku, quantity) VALUES (?, ?) ON CONFLICT (sku) DO "
+                "UPDATE SET quantity = excluded.quantity");
+    for (const auto& [sku, quantity] : stock) {
+      insert.Bind(1, sku).Bind(2, quantity).Run();
+    }
+    sqlite.Exec("DELETE FROM invsync_outbox");
+  });
+}
+
 }  // namespace
 
 Target ParseTarget(const std::string& name) {
@@ -88,6 +132,19 @@ std::string TargetName(Target target) {
 }
 
 void Seed(Target target, const Servers& servers, const std::map<std::string, std::int64_t>& stock) {
+  if (IsSqliteUrl(servers.database_url)) {
+    if (target != Target::kInvsync) {
+      throw std::invalid_argument("the peers run on PostgreSQL only: --target must be invsync");
+    }
+    SeedSqlite(servers.database_url, stock);
+    std::vector<std::string> skus;
+    skus.reserve(stock.size());
+    for (const auto& entry : stock) {
+      skus.push_back(entry.first);
+    }
+    WarmThroughInvsync(servers, skus);
+    return;
+  }
   db::detail::PgConnection pg(servers.database_url);
   if (target != Target::kInvsync) {
     pg.ExecScript("DROP TRIGGER IF EXISTS invsync_capture ON inventory");
@@ -112,10 +169,10 @@ double WaitDrained(const Servers& servers, std::chrono::seconds limit) {
   const auto start = Clock::now();
   auto redis = Redis(servers);
   core::Scripts scripts;
-  db::PostgresStore store(servers.database_url, 1);
+  auto store = db::OpenStore(servers.database_url, 1);
   while (true) {
     const auto lag = persister::ReadLag(redis, scripts);
-    const auto backlog = store.ReadChangeBacklog(syncer::ReadSyncState(redis).cursor);
+    const auto backlog = store->ReadChangeBacklog(syncer::ReadSyncState(redis).cursor);
     if (lag.unpersisted() == 0 && backlog.rows == 0) {
       return SecondsSince(start);
     }
@@ -130,21 +187,20 @@ double WaitDrained(const Servers& servers, std::chrono::seconds limit) {
 
 Observed ReadObserved(const Servers& servers, const std::set<std::string>& skus, bool with_redis) {
   Observed observed;
-  db::detail::PgConnection pg(servers.database_url);
-  auto ledger =
-      pg.Exec("SELECT event_id, sku, delta FROM invsync_ledger WHERE kind IN ('deduct', 'cancel')");
-  for (int row = 0; row < ledger.rows(); ++row) {
-    observed.ledger[std::string(ledger.Text(row, 0))][std::string(ledger.Text(row, 1))] +=
-        ledger.Int64(row, 2);
+  for (const auto& row : ReadRows(servers.database_url,
+                                  "SELECT event_id, sku, delta FROM invsync_ledger "
+                                  "WHERE kind IN ('deduct', 'cancel')",
+                                  3)) {
+    observed.ledger[row[0]][row[1]] += ParseInt64(row[2]).value_or(0);
   }
   const std::vector<std::string> list(skus.begin(), skus.end());
   for (const auto& sku : list) {
     observed.database[sku] = std::nullopt;
   }
-  auto quantities = pg.Exec("SELECT sku, quantity FROM inventory WHERE sku = ANY($1::text[])",
-                            {db::detail::ArrayLiteral(list)});
-  for (int row = 0; row < quantities.rows(); ++row) {
-    observed.database[std::string(quantities.Text(row, 0))] = quantities.Int64(row, 1);
+  for (const auto& row : ReadRows(servers.database_url, "SELECT sku, quantity FROM inventory", 2)) {
+    if (skus.contains(row[0])) {
+      observed.database[row[0]] = ParseInt64(row[1]);
+    }
   }
   if (!with_redis) {
     return observed;

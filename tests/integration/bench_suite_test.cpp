@@ -1,5 +1,6 @@
 // The benchmark suite's scenarios end to end: a tiny flash sale through a real `invsync serve`
 // and through the db-only and naive-cache peers, each audited as scripts/bench-suite audits them.
+// invsync's scenarios run on both stores; the peers and the back office's SQL on PostgreSQL only.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -110,6 +111,8 @@ TEST_F(BenchSuiteTest, FlashSaleThroughInvsyncServeSellsOutExactlyAndAuditsClean
             doc["stock"].get<std::int64_t>());
   EXPECT_GT(doc["serve_peak_rss_kib"].get<std::int64_t>(), 0);
   EXPECT_EQ(doc["outcomes"]["no_answer"], 0);
+  EXPECT_EQ(doc["store"], TestOnSqlite() ? "sqlite" : "postgresql");
+  EXPECT_GE(doc["persist_lag_max_ms"].get<double>(), 0);
 
   StopServe();
 }
@@ -128,7 +131,7 @@ TEST_F(BenchSuiteTest, CatalogueThroughInvsyncServeReadsOrdersCancelsAndAuditsCl
   StopServe();
 }
 
-TEST_F(BenchSuiteTest, BackofficeChangesReachRedisAndAuditClean) {
+TEST_F(BenchSuiteTest, BackofficeChangesMadeInPostgresReachRedisAndAuditClean) {
   const json doc = bench::RunScenario(Serve("backoffice", 4));
   const json& audit = doc["audit"];
   EXPECT_TRUE(audit["clean"].get<bool>()) << audit.dump(2);
@@ -142,7 +145,7 @@ TEST_F(BenchSuiteTest, BackofficeChangesReachRedisAndAuditClean) {
   StopServe();
 }
 
-TEST_F(BenchSuiteTest, FlashSaleOfTheDbOnlyPeerAuditsClean) {
+TEST_F(BenchSuiteTest, FlashSaleOfThePostgresDbOnlyPeerAuditsClean) {
   const json doc = bench::RunScenario(FlashSale(bench::Target::kDbOnly, 8));
   const json& audit = doc["audit"];
   EXPECT_TRUE(audit["clean"].get<bool>()) << audit.dump(2);
@@ -151,7 +154,7 @@ TEST_F(BenchSuiteTest, FlashSaleOfTheDbOnlyPeerAuditsClean) {
   EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 0);  // no capture trigger for peers
 }
 
-TEST_F(BenchSuiteTest, AuditCatchesTheNaiveCachesOversellUnderContention) {
+TEST_F(BenchSuiteTest, AuditCatchesTheNaiveCachesOversellOnPostgres) {
   // 32 clients on one SKU: reads and write-backs interleave, so two clients sell the same units.
   // A race may by chance not happen in one short run; it is given a few.
   json audit;
