@@ -421,12 +421,14 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
   std::int64_t batches = 0;
   std::int64_t errors = 0;
   std::int64_t last_batch = 0;
+  std::int64_t lost = 0;
   for (const auto& persister : persisters_) {
     const auto& counters = persister->counters();
     events += counters.events.load();
     batches += counters.batches.load();
     errors += counters.database_errors.load();
     last_batch = std::max(last_batch, counters.last_batch_size.load());
+    lost += counters.lost_redis_writes.load();
   }
   api::AppendMetric(out, "invsync_persister_events_total", "counter",
                     "Events this process's persisters wrote to the database.",
@@ -438,6 +440,10 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
                     static_cast<double>(last_batch));
   api::AppendMetric(out, "invsync_persister_database_errors_total", "counter",
                     "Failed attempts to write a batch (retried).", static_cast<double>(errors));
+  api::AppendMetric(out, "invsync_persister_lost_redis_writes_total", "counter",
+                    "Times Redis was found to have lost writes the database has (its stock keys "
+                    "were dropped and reloaded).",
+                    static_cast<double>(lost));
 }
 
 std::int64_t PersisterGroup::Events() const {

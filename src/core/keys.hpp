@@ -59,6 +59,8 @@ class Keys {
   static constexpr std::string_view kReconcileLock = "invsync:reconcile:lock";
   /// A random value set once; its disappearance tells the persister Redis lost its data.
   static constexpr std::string_view kEpoch = "invsync:epoch";
+  /// The database's stream high-water mark at the last loss of Redis writes a persister handled.
+  static constexpr std::string_view kLostWritesHandled = "invsync:events:lost-writes";
   /// Consumer group of the persisters.
   static constexpr std::string_view kPersisterGroup = "persister";
 

@@ -124,6 +124,14 @@ SELECT * FROM unnest($1::text[], $2::bigint[])
 ON CONFLICT (sku) DO UPDATE SET quantity = i.quantity + EXCLUDED.quantity, updated_at = now()
 )sql";
 
+// Last in each batch's transaction, so the one row is locked only until the commit.
+constexpr std::string_view kRaiseHighWaterSql = R"sql(
+INSERT INTO invsync_meta AS m (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET value = greatest(m.value COLLATE "C", EXCLUDED.value COLLATE "C")
+)sql";
+
+constexpr std::string_view kReadHighWaterSql = "SELECT value FROM invsync_meta WHERE key = $1";
+
 // Duplicates whose ledger row came from another stream entry (see LateReplay). Run in the same
 // transaction after the insert, so this batch's own rows match their stream ids and drop out.
 constexpr std::string_view kLateReplaysSql = R"sql(
@@ -312,12 +320,19 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
   if (batch.event_ids.empty()) {
     return outcome;
   }
+  const std::string high_water = HighestStreamPosition(events);
   auto conn = Acquire();
+  auto raise_high_water = [&] {
+    if (!high_water.empty()) {
+      conn->Exec(kRaiseHighWaterSql, {std::string(kStreamHighWaterKey), high_water});
+    }
+  };
   try {
     InRedisTransaction(*conn, [&] {
       conn->CopyIn(kCopyLedgerSql, batch.CopyText());
       conn->Exec(kAddStockSql,
                  {detail::ArrayLiteral(batch.total_skus), detail::ArrayLiteral(batch.totals)});
+      raise_high_water();
     });
     outcome.applied_rows = batch.event_ids.size();
     return outcome;
@@ -336,8 +351,18 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
             {std::string(late.Text(row, 0)), std::string(late.Text(row, 1)), late.Int64(row, 2)});
       }
     }
+    raise_high_water();
   });
   return outcome;
+}
+
+std::optional<std::string> PostgresStore::ReadStreamHighWater() {
+  auto conn = Acquire();
+  auto result = conn->Exec(kReadHighWaterSql, {std::string(kStreamHighWaterKey)});
+  if (result.rows() == 0) {
+    return std::nullopt;
+  }
+  return std::string(result.Text(0, 0));
 }
 
 ChangeBatch PostgresStore::ReadChanges(const OutboxPosition& after, std::size_t limit) {

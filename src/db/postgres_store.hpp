@@ -26,6 +26,7 @@ class PostgresStore final : public Store {
   std::vector<std::string> ListSkus(std::string_view after_sku, std::size_t limit) override;
   std::int64_t CountSkus() override;
   ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override;
+  std::optional<std::string> ReadStreamHighWater() override;
   ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) override;
   ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;
   std::int64_t PruneChanges(const OutboxPosition& upto,

@@ -190,8 +190,24 @@ ApplyOutcome SqliteStore::ApplyEvents(std::span<const StockEvent> events) {
     // These changes came from Redis: no echo (see sql/sqlite/001_init.sql).
     SqliteStatement echo(*conn, "DELETE FROM invsync_outbox WHERE id > ?");
     echo.Bind(1, before).Run();
+    if (const auto high_water = HighestStreamPosition(events); !high_water.empty()) {
+      SqliteStatement raise(*conn,
+                            "INSERT INTO invsync_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                            "DO UPDATE SET value = max(value, excluded.value)");
+      raise.Bind(1, kStreamHighWaterKey).Bind(2, high_water).Run();
+    }
   });
   return outcome;
+}
+
+std::optional<std::string> SqliteStore::ReadStreamHighWater() {
+  auto conn = pool_.Acquire();
+  SqliteStatement query(*conn, "SELECT value FROM invsync_meta WHERE key = ?");
+  query.Bind(1, kStreamHighWaterKey);
+  if (!query.Step()) {
+    return std::nullopt;
+  }
+  return query.Text(0);
 }
 
 ChangeBatch SqliteStore::ReadChanges(const OutboxPosition& after, std::size_t limit) {

@@ -27,6 +27,7 @@ class SqliteStore final : public Store {
   StockSnapshot LoadStock(std::string_view sku) override;
   std::map<std::string, StockSnapshot> LoadStocks(std::span<const std::string> skus) override;
   ApplyOutcome ApplyEvents(std::span<const StockEvent> events) override;
+  std::optional<std::string> ReadStreamHighWater() override;
   ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) override;
   ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;
   std::int64_t PruneChanges(const OutboxPosition& upto,

@@ -93,6 +93,16 @@ struct Change {
   std::string malformed;  ///< for kReload: what was wrong with the row
 };
 
+/// A Redis stream id ("1700000000000-3") as text that sorts as the ids do: both numbers
+/// zero-padded to 20 digits. Empty for text that is not a stream id.
+[[nodiscard]] std::string StreamPosition(std::string_view stream_id);
+
+/// The highest StreamPosition of `events` (empty if none has a valid stream id).
+[[nodiscard]] std::string HighestStreamPosition(std::span<const StockEvent> events);
+
+/// Key of the stream high-water mark in `invsync_meta`.
+inline constexpr std::string_view kStreamHighWaterKey = "stream_high_water";
+
 /// The change an outbox row describes, from its columns as text. A row with an unknown kind or a
 /// delta that is not a 64-bit integer becomes a kReload change naming the problem: a malformed
 /// row written behind invsync's back must not stop the syncer, nor be applied as a wrong delta.
@@ -158,7 +168,12 @@ class Store {
   /// Applies events in one transaction: a ledger row per (event, SKU), skipping rows already
   /// there, then the quantity changes of the new rows only (creating rows for new SKUs). Changes
   /// made here are marked as coming from Redis so change capture does not send them back.
+  /// The same transaction raises the stream high-water mark (ReadStreamHighWater).
   virtual ApplyOutcome ApplyEvents(std::span<const StockEvent> events) = 0;
+  /// The highest stream id of any event ever applied, in StreamPosition form; nullopt before the
+  /// first. Redis must have generated at least this id: if its stream says otherwise, Redis lost
+  /// writes the database already has (a restart that lost the tail of its append-only file).
+  [[nodiscard]] virtual std::optional<std::string> ReadStreamHighWater() = 0;
   /// Up to `limit` outbox rows after `after`, in order, stopping before the first row that a row
   /// of a still open transaction could yet precede.
   [[nodiscard]] virtual ChangeBatch ReadChanges(const OutboxPosition& after, std::size_t limit) = 0;

@@ -109,6 +109,7 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
   const std::string epoch = epoch_;  // as it was before the read
   std::vector<Entry> entries = ReadBatch(block);
   if (entries.empty()) {
+    Housekeep();
     return 0;
   }
   // Copies for the fault hook only: tests use it, the drain's hot path does not pay for it.
@@ -126,19 +127,88 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
     hook_(FaultPoint::kAfterCommit, events);
   }
   Acknowledge(entries, epoch);
+  Housekeep();
+  return entries.size();
+}
+
+void Persister::Housekeep() {
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_trim_ > std::chrono::seconds(1)) {
-    last_trim_ = now;
+  if (now - last_trim_ < std::chrono::seconds(1)) {
+    return;
+  }
+  last_trim_ = now;
+  {
     auto conn = redis_.Acquire();
     ReadLag(*conn, scripts_, /*trim=*/true);
   }
-  return entries.size();
+  CheckForLostWrites();
+}
+
+void Persister::CheckForLostWrites() {
+  // The database first: every id it holds came from Redis before, so read in this order Redis's
+  // last id can only be behind if Redis really lost it.
+  const auto high_water = store_.ReadStreamHighWater();
+  if (!high_water) {
+    return;
+  }
+  auto conn = redis_.Acquire();
+  auto replies = conn->Pipeline({{"XINFO", "STREAM", Keys::kEvents}});
+  std::string last_id = "0-0";  // no stream at all: it is lost too
+  if (!replies[0].IsError()) {
+    const auto& fields = replies[0].AsArray();
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].AsString() == "last-generated-id") {
+        last_id = fields[i + 1].AsString();
+      }
+    }
+  }
+  if (db::StreamPosition(last_id) >= *high_water) {
+    return;
+  }
+  // One persister acts per loss: the first to swap the marker to this mark.
+  auto previous = conn->Command({"SET", Keys::kLostWritesHandled, *high_water, "GET"});
+  if (previous.AsOptionalString() == *high_water) {
+    return;
+  }
+  counters_.lost_redis_writes.fetch_add(1);
+  spdlog::error(
+      "persister {}: Redis lost writes the database already has (the database holds events up "
+      "to stream position {}, Redis's stream ends at {}: a restart that lost the tail of its "
+      "append-only file?); dropping every cached stock key so each is reloaded from the "
+      "database, and claiming back every pending event",
+      options_.consumer, *high_water, last_id);
+  const auto dropped = DropStockKeys();
+  claim_all_now_ = true;
+  claim_cursor_ = "0-0";
+  spdlog::warn("persister {}: dropped {} stock keys after the loss", options_.consumer, dropped);
+}
+
+std::int64_t Persister::DropStockKeys() {
+  auto conn = redis_.Acquire();
+  const std::string pattern = options_.key_prefix + "*";
+  std::string cursor = "0";
+  std::int64_t dropped = 0;
+  do {
+    auto reply = conn->Command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+    cursor = reply.At(0).AsString();
+    const auto& keys = reply.At(1).AsArray();
+    if (keys.empty()) {
+      continue;
+    }
+    std::vector<std::string> command{"UNLINK"};
+    for (const auto& key : keys) {
+      command.push_back(key.AsString());
+    }
+    std::vector<std::string_view> args(command.begin(), command.end());
+    dropped += conn->Command(args).AsInteger();
+  } while (cursor != "0");
+  return dropped;
 }
 
 std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds block) {
   std::vector<Entry> entries;
   const auto now = std::chrono::steady_clock::now();
-  if (claim_cursor_ != "0-0" || now - last_claim_ > options_.claim_idle / 2) {
+  if (claim_all_now_ || claim_cursor_ != "0-0" || now - last_claim_ > options_.claim_idle / 2) {
     last_claim_ = now;
     Claim(entries);
   }
@@ -196,7 +266,7 @@ void Persister::ReadInto(std::vector<Entry>& entries,
 }
 
 void Persister::Claim(std::vector<Entry>& entries) {
-  std::string idle = std::to_string(options_.claim_idle.count());
+  std::string idle = claim_all_now_ ? "0" : std::to_string(options_.claim_idle.count());
   std::string count = std::to_string(options_.batch_size);
   redis::Value reply;
   try {
@@ -226,6 +296,7 @@ void Persister::Claim(std::vector<Entry>& entries) {
                  entries.size());
   }
   if (claim_cursor_ == "0-0") {
+    claim_all_now_ = false;  // the scan wrapped: every entry pending at the loss was reached
     ForgetIdleConsumers();
   }
 }

@@ -55,6 +55,8 @@ struct PersisterCounters {
   std::atomic<std::int64_t> database_errors{0};
   std::atomic<std::int64_t> last_batch_size{0};
   std::atomic<std::int64_t> late_replays{0};  ///< ids accepted again after the retention window
+  /// Times Redis was found to have lost writes the database has (see CheckForLostWrites).
+  std::atomic<std::int64_t> lost_redis_writes{0};
 };
 
 /// Drains the Redis event stream into the database: batches of up to N events or T ms, each in
@@ -95,6 +97,17 @@ class Persister {
   void Acknowledge(const std::vector<Entry>& entries, const std::string& epoch);
   /// The current epoch, creating one if Redis has none (it lost its data, or never had any).
   std::string TakeEpoch();
+  /// Once a second, busy or idle: trims acknowledged history and checks for lost writes.
+  void Housekeep();
+  /// Compares the database's stream high-water mark with the last id Redis's stream generated.
+  /// Redis behind the database means it lost writes the persister had already committed (it
+  /// restarted from an append-only file missing its tail): its stock keys then lack those
+  /// deductions. Every cached stock key is dropped (each is reloaded from the database, which
+  /// has them) and the pending list is claimed back at once. Once per loss, whichever
+  /// persister sees it first.
+  void CheckForLostWrites();
+  /// Drops every cached stock key, SCAN by SCAN; returns how many.
+  std::int64_t DropStockKeys();
 
   redis::Pool& redis_;
   db::Store& store_;
@@ -105,6 +118,7 @@ class Persister {
   PersisterCounters counters_;
   std::chrono::steady_clock::time_point last_claim_{};
   std::string claim_cursor_ = "0-0";  ///< where the next XAUTOCLAIM scan of the pending list starts
+  bool claim_all_now_ = false;        ///< claim every pending entry, however recent (lost writes)
   std::chrono::steady_clock::time_point last_trim_{};
   std::string epoch_;
 };

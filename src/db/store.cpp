@@ -3,7 +3,30 @@
 #include "common/numbers.hpp"
 #include "db/store.hpp"
 
+#include <algorithm>
+
 namespace invsync::db {
+
+std::string StreamPosition(std::string_view stream_id) {
+  const auto dash = stream_id.find('-');
+  if (dash == std::string_view::npos) {
+    return {};
+  }
+  const auto millis = ParseInt64(stream_id.substr(0, dash));
+  const auto sequence = ParseInt64(stream_id.substr(dash + 1));
+  if (!millis || !sequence || *millis < 0 || *sequence < 0) {
+    return {};
+  }
+  return fmt::format("{:020}-{:020}", *millis, *sequence);
+}
+
+std::string HighestStreamPosition(std::span<const StockEvent> events) {
+  std::string highest;
+  for (const auto& event : events) {
+    highest = std::max(highest, StreamPosition(event.stream_id));
+  }
+  return highest;
+}
 
 Change ChangeFromColumns(OutboxPosition position, std::string sku, std::string_view kind,
                          std::string_view delta) {
