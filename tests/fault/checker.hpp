@@ -21,9 +21,9 @@ struct LedgerRow {
 /// Both stores after the drain, and what the test itself did to the database.
 struct Observed {
   std::vector<LedgerRow> ledger;
-  std::map<std::string, std::int64_t> database;  ///< inventory.quantity per SKU
+  std::map<std::string, std::int64_t> database;              ///< inventory.quantity per SKU
   std::map<std::string, std::optional<std::int64_t>> redis;  ///< nullopt: key missing
-  std::map<std::string, std::int64_t> initial;     ///< stock inserted before the run
+  std::map<std::string, std::int64_t> initial;               ///< stock inserted before the run
   std::map<std::string, std::int64_t> backoffice;  ///< SQL deltas the test committed meanwhile
   bool drained = false;  ///< persister pending 0 and outbox unapplied 0 were reached
   bool reconcile_clean = false;
@@ -47,7 +47,8 @@ struct Counts {
   std::int64_t unknown = 0;       ///< no answer
   std::int64_t retried = 0;       ///< uncertain first answers retried with the same id
   std::int64_t retry_ok = 0;
-  std::int64_t uncertain_applied = 0;  ///< uncertain first answers found applied in the ledger
+  /// Uncertain first attempts that did apply the change (the retry was answered as a replay).
+  std::int64_t uncertain_applied = 0;
 };
 
 /// The checker's verdict on a history.
@@ -58,7 +59,7 @@ struct Report {
   std::int64_t faults = 0;  ///< faults the schedule injected
   std::int64_t ledger_rows = 0;
   std::int64_t skus = 0;
-  std::int64_t units_sold = 0;  ///< net of cancels, all SKUs
+  std::int64_t units_sold = 0;         ///< net of cancels, all SKUs
   std::int64_t lost_to_data_loss = 0;  ///< only with CheckOptions::redis_data_loss
   std::vector<std::string> lost_ids;
   std::vector<std::string> violations;

@@ -1,14 +1,16 @@
 // The checker on hand-made histories: a clean one passes, each kind of broken promise is found
 // and names the ids involved.
-#include <gtest/gtest.h>
-
 #include "checker.hpp"
+
+#include <gtest/gtest.h>
 
 namespace invsync::fault {
 namespace {
 
 Op Order(std::string id, int status, std::vector<Line> lines) {
-  return {.kind = OpKind::kOrder, .id = std::move(id), .lines = std::move(lines),
+  return {.kind = OpKind::kOrder,
+          .id = std::move(id),
+          .lines = std::move(lines),
           .first = {.status = status, .body = "", .error = status == 0 ? "timeout" : ""},
           .retry = std::nullopt};
 }

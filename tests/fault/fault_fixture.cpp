@@ -103,9 +103,16 @@ void FaultTest::CreateStock(int count, std::int64_t quantity) {
 std::size_t FaultTest::StartServe(std::vector<std::string> extra, std::vector<std::string> env) {
   ServeInstance instance;
   instance.port = FreePort();
-  instance.args = {"--listen", fmt::format("127.0.0.1:{}", instance.port), "--log-level", "warn",
-                   "--persister-claim-idle", "1s", "--syncer-poll-interval", "200ms",
-                   "--server-request-deadline", "3s"};
+  instance.args = {"--listen",
+                   fmt::format("127.0.0.1:{}", instance.port),
+                   "--log-level",
+                   "warn",
+                   "--persister-claim-idle",
+                   "1s",
+                   "--syncer-poll-interval",
+                   "200ms",
+                   "--server-request-deadline",
+                   "3s"};
   instance.args.insert(instance.args.end(), extra.begin(), extra.end());
   instance.args.emplace_back("serve");
   instance.env = std::move(env);
@@ -160,7 +167,8 @@ void FaultTest::StartRedis() { testing::RunServerControl("INVSYNC_TEST_REDIS_STA
 
 void FaultTest::CrashPostgres() {
   const pid_t pid = ReadPidFile(WorkDir() + "/postgres/data/postmaster.pid");
-  ASSERT_GT(pid, 0) << "no postmaster.pid in INVSYNC_TEST_WORKDIR (run under scripts/with-services)";
+  ASSERT_GT(pid, 0)
+      << "no postmaster.pid in INVSYNC_TEST_WORKDIR (run under scripts/with-services)";
   ASSERT_EQ(kill(pid, SIGQUIT), 0);
   ASSERT_TRUE(WaitGone(pid, 20s));
 }

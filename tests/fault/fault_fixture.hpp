@@ -62,8 +62,7 @@ class FaultTest : public testing::ServersTest {
   /// Stops the load, retries the uncertain requests, waits for the drain, reads both stores,
   /// runs `invsync reconcile` and checks the history. Prints the report (and writes it to
   /// $INVSYNC_FAULT_REPORT_DIR/<schedule>.json if set); fails the test on any violation.
-  Report Finish(const std::string& schedule, CheckOptions options = {},
-                std::int64_t faults = 1);
+  Report Finish(const std::string& schedule, CheckOptions options = {}, std::int64_t faults = 1);
 
   std::vector<std::string> skus_;
   History history_;

@@ -1,7 +1,9 @@
 #include "proxy.hpp"
 
+// clang-format off
 // Before Boost.Asio: 1.74's awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
+// clang-format on
 
 #include <array>
 #include <atomic>

@@ -30,9 +30,9 @@ Request RequestFor(const Op& op) {
     case OpKind::kCancel:
       return {"POST", fmt::format("/v1/orders/{}/cancel", op.id), ""};
     case OpKind::kRestock:
-      return {"POST", fmt::format("/v1/inventory/{}/restock", op.lines.front().sku),
-              nlohmann::json{{"quantity", op.lines.front().quantity}, {"request_id", op.id}}
-                  .dump()};
+      return {
+          "POST", fmt::format("/v1/inventory/{}/restock", op.lines.front().sku),
+          nlohmann::json{{"quantity", op.lines.front().quantity}, {"request_id", op.id}}.dump()};
   }
   return {};
 }
