@@ -158,6 +158,10 @@ Response Handlers::FailureResponse() {
                               error.field.empty() ? json::object() : json{{"field", error.field}});
     response.route = error.route;
     return response;
+  } catch (const OutcomeUnknownError& error) {
+    // Not a 503, which promises that nothing changed: the call reached Redis and may have run.
+    metrics_.RecordError("outcome_unknown");
+    return ErrorResponse(504, "outcome_unknown", error.what());
   } catch (const TransientError& error) {
     metrics_.RecordError("transient");
     auto response = ErrorResponse(503, "unavailable", error.what());

@@ -18,6 +18,14 @@ class TransientError : public Error {
   using Error::Error;
 };
 
+/// A call that reached the server but whose answer was lost (the connection broke or timed out
+/// after the request was written): it may or may not have taken effect. Retrying an idempotent
+/// call (same order id or request id) tells which.
+class OutcomeUnknownError : public TransientError {
+ public:
+  using TransientError::TransientError;
+};
+
 /// A failure that retrying will not fix: bad credentials, malformed reply, schema mismatch.
 class PermanentError : public Error {
  public:

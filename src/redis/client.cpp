@@ -192,8 +192,10 @@ Value Connection::Read() {
   void* raw = nullptr;
   if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
     broken_ = true;
-    throw TransientError(
-        fmt::format("Redis read failed: {}", context_->err != 0 ? context_->errstr : "no reply"));
+    // The command was handed to the socket: Redis may have run it before the connection broke.
+    throw OutcomeUnknownError(
+        fmt::format("Redis connection lost before the reply (the call may have taken effect): {}",
+                    context_->err != 0 ? context_->errstr : "no reply"));
   }
   detail::ReplyPtr reply(static_cast<redisReply*>(raw));
   return detail::ToValue(*reply);
