@@ -30,10 +30,26 @@ local inflight = redis.call('HMGET', inflight_key, unpack(skus))
 local persisted = redis.call('HMGET', persisted_key, unpack(skus))
 local positions, unpositioned, filled_absent_keys = {}, {}, {}
 
+-- With many SKUs (a warm), one EXISTS over all their stock keys, and one over their recent-change
+-- keys, usually answers 0: then no SKU needs its own HGET or HGETALL. Keys this call installs are
+-- remembered, in case a SKU is listed twice.
+local any_cached, any_recent = true, true
+if count >= 8 then
+  local inventory_keys, recent_keys = {}, {}
+  for i = 1, count do
+    inventory_keys[i] = KEYS[3 * i + 1]
+    recent_keys[i] = KEYS[3 * i + 3]
+  end
+  any_cached = redis.call('EXISTS', unpack(inventory_keys)) > 0
+  any_recent = redis.call('EXISTS', unpack(recent_keys)) > 0
+end
+local installed = {}
+
 local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, persisted_before,
                     seq_text)
   local seq = tonumber(seq_text)
-  local current = redis.call('HGET', inventory_key, 'quantity')
+  local current = installed[inventory_key] or
+      (any_cached and redis.call('HGET', inventory_key, 'quantity'))
   if current then
     return 'cached', current
   end
@@ -44,7 +60,7 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
     return 'retry'
   end
   local later = 0
-  local recent = redis.call('HGETALL', recent_key)
+  local recent = any_recent and redis.call('HGETALL', recent_key) or {}
   for j = 1, #recent, 2 do
     local field, value = recent[j], recent[j + 1]
     if field == 'overflow' then
@@ -70,6 +86,7 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
     quantity = string.format('%d', tonumber(quantity) + later)
   end
   redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', quantity)
+  installed[inventory_key] = quantity
   if seq > 0 then
     positions[#positions + 1] = sku
     positions[#positions + 1] = seq_text
