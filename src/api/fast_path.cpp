@@ -15,6 +15,12 @@ namespace {
 // (a deduction is idempotent by order id, so one that did run is answered as its replay).
 bool Usable(const redis::AsyncReply& reply) { return reply.ok() && !reply.value.IsError(); }
 
+// The command was sent and its reply lost: Redis may have run it.
+bool MayHaveRun(const redis::AsyncReply& reply) {
+  return reply.failure == redis::AsyncFailure::kConnectionLost ||
+         reply.failure == redis::AsyncFailure::kTimedOut;
+}
+
 }  // namespace
 
 bool FastPath::Start(const Request& request, redis::AsyncClient& redis, Done done) {
@@ -57,7 +63,7 @@ bool FastPath::StartRead(const std::string& sku, std::string_view route, redis::
                   } catch (const std::exception&) {
                     response.reset();  // not a quantity: the worker path reports it
                   }
-                  done(std::move(response));
+                  done(std::move(response), false);
                 });
   return true;
 }
@@ -74,7 +80,7 @@ bool FastPath::StartOrder(const Request& request, std::string_view route, redis:
   redis.RunScript(handlers_.stock().scripts().deduct, order->call,
                   [this, order, route, done = std::move(done)](redis::AsyncReply&& reply) {
                     if (!Usable(reply)) {
-                      return done(std::nullopt);
+                      return done(std::nullopt, MayHaveRun(reply));
                     }
                     std::optional<Response> response;
                     try {
@@ -87,7 +93,7 @@ bool FastPath::StartOrder(const Request& request, std::string_view route, redis:
                       response = handlers_.FailureResponse();
                     }
                     // No response: SKUs not cached; the worker path loads them and runs it again.
-                    done(std::move(response));
+                    done(std::move(response), false);
                   });
   return true;
 }

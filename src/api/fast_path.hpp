@@ -19,8 +19,10 @@ namespace invsync::api {
 /// functions, so both paths answer alike.
 class FastPath {
  public:
-  /// Gets the response, or nullopt when the request must go to a worker after all.
-  using Done = std::function<void(std::optional<Response>)>;
+  /// Gets the response, or nullopt when the request must go to a worker after all; then
+  /// `may_have_run` says whether this path's attempt may have taken effect (its Redis connection
+  /// was lost or timed out with the script sent).
+  using Done = std::function<void(std::optional<Response>, bool may_have_run)>;
 
   explicit FastPath(Handlers& handlers) : handlers_(handlers) {}
 

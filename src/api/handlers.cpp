@@ -146,11 +146,11 @@ Response Handlers::Handle(const Request& request) {
   try {
     return Dispatch(request);
   } catch (...) {
-    return FailureResponse();
+    return FailureResponse(request.may_have_run);
   }
 }
 
-Response Handlers::FailureResponse() {
+Response Handlers::FailureResponse(bool may_have_run) {
   try {
     throw;
   } catch (const RequestError& error) {
@@ -163,6 +163,10 @@ Response Handlers::FailureResponse() {
     metrics_.RecordError("outcome_unknown");
     return ErrorResponse(504, "outcome_unknown", error.what());
   } catch (const TransientError& error) {
+    if (may_have_run) {
+      metrics_.RecordError("outcome_unknown");
+      return ErrorResponse(504, "outcome_unknown", error.what());
+    }
     metrics_.RecordError("transient");
     auto response = ErrorResponse(503, "unavailable", error.what());
     response.headers["Retry-After"] = "1";

@@ -27,6 +27,9 @@ struct Request {
   std::string body;
   std::string request_id;     ///< from X-Request-Id, or generated
   std::string authorization;  ///< the Authorization header; never logged
+  /// An earlier attempt at this request (on the fast path) lost its Redis connection after
+  /// sending the script: it may have taken effect, so a failure now must not claim otherwise.
+  bool may_have_run = false;
 };
 
 /// A response: status, JSON body and extra headers (Allow, Retry-After, ...).
@@ -67,7 +70,8 @@ class Handlers {
   [[nodiscard]] Response OrderPlaced(const core::OrderResult& result);
   /// The answer for the exception being handled (call only inside a catch block): 4xx for a
   /// refused request, 503 with Retry-After for a transient failure, 500 for anything else.
-  [[nodiscard]] Response FailureResponse();
+  /// With `may_have_run`, a transient failure is 504 outcome_unknown rather than 503.
+  [[nodiscard]] Response FailureResponse(bool may_have_run = false);
 
  private:
   Response Dispatch(const Request& request);

@@ -215,11 +215,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
         self->Expire();
       }
     });
-    if (home_.redis && server_.fast_path_.Start(
-                           request_, *home_.redis,
-                           [self = shared_from_this(), serial](std::optional<Response> response) {
-                             self->OnFastAnswer(serial, std::move(response));
-                           })) {
+    if (home_.redis &&
+        server_.fast_path_.Start(request_, *home_.redis,
+                                 [self = shared_from_this(), serial](
+                                     std::optional<Response> response, bool may_have_run) {
+                                   self->OnFastAnswer(serial, std::move(response), may_have_run);
+                                 })) {
       return;
     }
     RunOnWorker(serial);
@@ -227,13 +228,16 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   [[nodiscard]] bool Current(std::uint64_t serial) const { return serial == serial_ && !answered_; }
 
-  void OnFastAnswer(std::uint64_t serial, std::optional<Response> response) {
+  void OnFastAnswer(std::uint64_t serial, std::optional<Response> response, bool may_have_run) {
     if (!Current(serial)) {
       --server_.in_flight_;  // answered 504 meanwhile
       return;
     }
     server_.handlers_.metrics().RecordFastPath(response.has_value());
     if (!response) {
+      // The worker runs it again (idempotent by order id); if it cannot reach Redis, whether
+      // this attempt took effect is unknown.
+      request_.may_have_run = may_have_run;
       return RunOnWorker(serial);
     }
     answered_ = true;

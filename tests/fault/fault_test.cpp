@@ -126,8 +126,11 @@ TEST_F(Fault, PostgresStoppedTenSeconds) {
 
 TEST_F(Fault, PostgresCrashedMidBatch) {
   CreateStock(kSkus, kInitialStock);
-  // Larger batches, so that an immediate shutdown lands while one is being committed.
-  StartServe({"--persister-batch-wait", "50ms"});
+  // Every commit of the service's sessions waits 50 ms before its WAL flush, so that with four
+  // persister threads under load an immediate shutdown almost always lands during a COMMIT.
+  Sql("ALTER DATABASE invsync SET commit_delay = 50000");
+  Sql("ALTER DATABASE invsync SET commit_siblings = 0");
+  StartServe({"--persister-batch-wait", "20ms"});
   StartLoad();
   for (int i = 0; i < 3; ++i) {
     Run(2000ms);
@@ -135,6 +138,8 @@ TEST_F(Fault, PostgresCrashedMidBatch) {
     StartPostgres();
   }
   Run(2500ms);
+  Sql("ALTER DATABASE invsync RESET commit_delay");
+  Sql("ALTER DATABASE invsync RESET commit_siblings");
   Finish("postgres-crash", {}, 3);
 }
 
