@@ -12,6 +12,7 @@
 #include "db/detail/pg.hpp"
 #include "db/detail/sqlite.hpp"
 #include "db/sqlite_store.hpp"
+#include "process.hpp"
 
 namespace invsync::testing {
 
@@ -163,7 +164,7 @@ std::int64_t ServersTest::Unpersisted() {
 
 void ServersTest::Drain(std::chrono::seconds limit) {
   persister::Persister persister(pool(), store(), persister_options);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto deadline = std::chrono::steady_clock::now() + Scaled(limit);
   while (Unpersisted() > 0) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "persister did not drain in time";
     try {
