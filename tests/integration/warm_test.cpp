@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/keys.hpp"
@@ -146,8 +147,13 @@ TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndTheInstallIsCountedOnce) {
   syncer::Syncer syncer(pool(), store(), {});
   ASSERT_EQ(syncer.RunOnce().applied, 1);
   PageHookStore hooked(store());
+  bool changed = false;
+  // Not by clearing `after_read` from inside itself: that destroys the closure that is running,
+  // and its captures with it.
   hooked.after_read = [&] {
-    hooked.after_read = nullptr;
+    if (std::exchange(changed, true)) {
+      return;
+    }
     Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
     ASSERT_EQ(syncer.RunOnce().applied, 1);  // A is not cached: only remembered for fills
   };

@@ -10,6 +10,7 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -100,8 +101,17 @@ int CountLines(const std::string& text) {
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
 
+std::chrono::steady_clock::duration Scaled(std::chrono::steady_clock::duration limit) {
+  static const double factor = [] {
+    const char* text = std::getenv("INVSYNC_TEST_TIME_SCALE");
+    const double value = text == nullptr ? 1.0 : std::strtod(text, nullptr);
+    return value > 1.0 ? value : 1.0;
+  }();
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(limit * factor);
+}
+
 bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto deadline = std::chrono::steady_clock::now() + Scaled(limit);
   while (!condition()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return false;

@@ -10,7 +10,11 @@
 
 namespace invsync::testing {
 
-/// Polls `condition` every 10 ms until it holds (true) or `limit` passes (false).
+/// `limit` times INVSYNC_TEST_TIME_SCALE (a factor of at least 1, default 1). The sanitizer
+/// builds run several times slower, so what a test waits for may take that much longer there.
+std::chrono::steady_clock::duration Scaled(std::chrono::steady_clock::duration limit);
+
+/// Polls `condition` every 10 ms until it holds (true) or `Scaled(limit)` passes (false).
 bool WaitFor(const std::function<bool()>& condition, std::chrono::steady_clock::duration limit);
 
 /// Which servers a child `invsync` uses.
@@ -31,7 +35,7 @@ class InvsyncProcess {
   [[nodiscard]] pid_t pid() const { return pid_; }
   /// Sends a signal; fails the test if the process is gone.
   void Signal(int signal) const;
-  /// Waits up to `limit` for the process to end; its wait status, or nullopt if it runs on.
+  /// Waits up to `Scaled(limit)` for the process to end; its wait status, or nullopt if it runs on.
   std::optional<int> Wait(std::chrono::steady_clock::duration limit);
 
  private:

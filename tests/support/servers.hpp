@@ -80,7 +80,7 @@ class ServersTest : public ::testing::Test {
   std::optional<std::int64_t> RedisQuantity(const std::string& sku);
   redis::Value Redis(const redis::Args& args);
 
-  /// Runs a persister until every event is persisted (or fails the test after `limit`).
+  /// Runs a persister until every event is persisted (or fails the test after `Scaled(limit)`).
   void Drain(std::chrono::seconds limit = std::chrono::seconds(60));
   /// Unpersisted events right now.
   std::int64_t Unpersisted();
