@@ -1,5 +1,7 @@
 #include "cli/commands.hpp"
 
+#include "cli/arguments.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -71,8 +73,6 @@ int Refused(const Output& output, const std::string& code, const std::string& me
   }
   return kExitRefused;
 }
-
-std::optional<std::int64_t> ParseQuantity(const std::string& text) { return ParseInt64(text); }
 
 std::string RandomRequestId() {
   std::random_device device;
@@ -199,13 +199,11 @@ int Deduct(Parts& parts, const std::string& order_id, const std::vector<std::str
            const Output& output) {
   std::vector<core::Line> parsed;
   for (const auto& text : lines) {
-    auto colon = text.rfind(':');
-    auto quantity =
-        colon == std::string::npos ? std::nullopt : ParseQuantity(text.substr(colon + 1));
-    if (!quantity) {
+    auto line = ParseOrderLine(text);
+    if (!line) {
       return Usage(output, fmt::format("invalid line \"{}\": expected SKU:QTY, e.g. A-1:2", text));
     }
-    parsed.push_back({text.substr(0, colon), *quantity});
+    parsed.push_back(std::move(*line));
   }
   return ReportOrder(parts.stock->Deduct(order_id, std::move(parsed)), output);
 }

@@ -578,8 +578,7 @@ RawValue ToRaw(const toml::node& node) {
   }
 }
 
-toml::table ParseToml(const std::string& path) {
-  const std::string text = ReadFile(path);
+toml::table ParseToml(std::string_view text, const std::string& path) {
   try {
     return toml::parse(text, path);
   } catch (const toml::parse_error& error) {
@@ -660,8 +659,8 @@ void ApplyTokens(const std::string& path, const toml::node& node, Settings& sett
   }
 }
 
-void ApplyFile(const std::string& path, Settings& settings) {
-  const toml::table root = ParseToml(path);
+void ApplyFile(std::string_view text, const std::string& path, Settings& settings) {
+  const toml::table root = ParseToml(text, path);
   for (const FileEntry& entry : EntriesInFileOrder(root)) {
     const std::string where = Location(path, entry.key->source());
     const SettingDef* def = entry.in_section ? FindSetting(entry.name) : nullptr;
@@ -768,8 +767,18 @@ Settings Load(const std::optional<std::string>& toml_path, const Environment& en
   Settings settings;
   CheckDefaults(settings);
   if (toml_path) {
-    ApplyFile(*toml_path, settings);
+    ApplyFile(ReadFile(*toml_path), *toml_path, settings);
   }
+  ApplyEnvironment(env, settings);
+  ApplyFlags(flags, settings);
+  return settings;
+}
+
+Settings LoadText(std::string_view toml_text, const std::string& origin, const Environment& env,
+                  const Overrides& flags) {
+  Settings settings;
+  CheckDefaults(settings);
+  ApplyFile(toml_text, origin, settings);
   ApplyEnvironment(env, settings);
   ApplyFlags(flags, settings);
   return settings;
