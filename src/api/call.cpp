@@ -64,7 +64,7 @@ Response RequestErrorResponse(const RequestError& error) {
       error.field.empty() ? nlohmann::json::object() : nlohmann::json{{"field", error.field}};
   details["code"] = error.code;
   details["message"] = error.what();
-  Response response{.status = error.status, .body = nlohmann::json{{"error", details}}.dump()};
+  Response response{.status = error.status, .body = JsonText({{"error", details}})};
   response.route = error.route;
   return response;
 }

@@ -27,7 +27,7 @@ std::string RandomId() {
 }
 
 Response JsonResponse(int status, const json& body) {
-  return {.status = status, .body = body.dump()};
+  return {.status = status, .body = JsonText(body)};
 }
 
 Response ErrorWith(int status, std::string_view code, std::string_view message, json details) {
@@ -103,6 +103,10 @@ Response StockRefusal(const core::StockResult& result, const std::string& reques
 }
 
 }  // namespace
+
+std::string JsonText(const nlohmann::json& document) {
+  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 Response ErrorResponse(int status, std::string_view code, std::string_view message) {
   return ErrorWith(status, code, message, json::object());

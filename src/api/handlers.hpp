@@ -89,6 +89,9 @@ class Handlers {
   Metrics metrics_;
 };
 
+/// A response body's JSON text. Messages may quote the request (a path, a query parameter, a
+/// header), which need not be UTF-8: invalid bytes become U+FFFD rather than failing the answer.
+[[nodiscard]] std::string JsonText(const nlohmann::json& document);
 /// The JSON error body: {"error":{"code":code,"message":message, ...details}}.
 [[nodiscard]] Response ErrorResponse(int status, std::string_view code, std::string_view message);
 /// The answer to `GET /v1/inventory/{sku}`: {"sku","product_id","quantity"}.

@@ -29,8 +29,10 @@ namespace {
 
 using nlohmann::json;
 
+// Messages may quote arguments, which need not be UTF-8: invalid bytes become U+FFFD rather than
+// failing the report.
 void PrintJson(const Output& output, const json& document) {
-  output.out << document.dump() << '\n';
+  output.out << document.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
 // Blocks until a stop is requested (SIGINT/SIGTERM through the caller's stop token).
