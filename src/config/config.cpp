@@ -481,10 +481,36 @@ std::string RedactSecrets(std::string text) {
   return text;
 }
 
+// The text in double quotes, with C escapes and every byte outside printable ASCII as \xNN. Flags
+// and variables may hold bytes that are not UTF-8, on which fmt's "{:?}" asserts (and ends the
+// process).
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
 std::string Describe(const RawValue& raw) {
   return std::visit(
       Overloaded{
-          [](const std::string& text) { return fmt::format("{:?}", RedactSecrets(text)); },
+          [](const std::string& text) { return Quote(RedactSecrets(text)); },
           [](std::int64_t value) { return fmt::format("{}", value); },
           [](bool value) { return std::string(value ? "true" : "false"); },
           [](const Unsupported& value) { return value.what; },
@@ -692,8 +718,8 @@ void ApplyEnvironment(const Environment& env, Settings& settings) {
       const std::string documented(def.documented_env);
       if (const std::string* alias = Lookup(env, documented)) {
         if (value != nullptr && *value != *alias) {
-          throw ConfigError(fmt::format("{}: {}={:?} and {}={:?} disagree; set only one", def.name,
-                                        documented, *alias, var, *value));
+          throw ConfigError(fmt::format("{}: {}={} and {}={} disagree; set only one", def.name,
+                                        documented, Quote(*alias), var, Quote(*value)));
         }
         value = alias;
         var = documented;

@@ -12,12 +12,18 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <variant>
+#include <vector>
 
 #include "api/call.hpp"
 #include "api/handlers.hpp"
 #include "api/http_message.hpp"
+#include "cli/arguments.hpp"
 #include "cli/commands.hpp"
+#include "common/error.hpp"
+#include "config/config.hpp"
 #include "core/stock_service.hpp"
 #include "db/sqlite_store.hpp"
 #include "redis/client.hpp"
@@ -89,6 +95,50 @@ TEST(FuzzRegression, CliJsonErrorQuotingNonUtf8ArgumentIsValidJson) {
   EXPECT_EQ(cli::Deduct(parts, "order-1", {"SKU-\xff"}, output), cli::kExitUsage);
   const auto document = nlohmann::json::parse(out.str());
   EXPECT_EQ(document["error"]["code"], "invalid_argument");
+}
+
+// fuzz/corpus/cli/regression_non_utf8_flag_value: a setting flag whose value is not UTF-8 (here
+// "reis://127.0.0.1\xe31"). Quoting it in the error message with fmt's "{:?}" hit an assertion in
+// libfmt, which ended the process instead of exiting 2 with the setting named.
+constexpr std::string_view kNonUtf8FlagArguments{
+    "--redis-url\0reis://127.0.0.1\xe3" "1\0get\0is://1;\0\0\0\0\0\0\0.1:1\0geA\0B", 59};
+
+std::vector<std::string> SplitAtNul(std::string_view text) {
+  std::vector<std::string> args{"invsync"};
+  std::size_t start = 0;
+  for (std::size_t nul = text.find('\0'); nul != std::string_view::npos;
+       start = nul + 1, nul = text.find('\0', start)) {
+    args.emplace_back(text.substr(start, nul - start));
+  }
+  args.emplace_back(text.substr(start));
+  return args;
+}
+
+TEST(FuzzRegression, NonUtf8FlagValueIsAConfigErrorNamingTheSetting) {
+  const auto args = SplitAtNul(kNonUtf8FlagArguments);
+  std::vector<const char*> argv;
+  for (const auto& arg : args) {
+    argv.push_back(arg.c_str());
+  }
+  std::ostringstream out;
+  std::ostringstream err;
+  auto parsed = cli::ParseArguments(static_cast<int>(argv.size()), argv.data(), out, err);
+  ASSERT_TRUE(std::holds_alternative<cli::Arguments>(parsed)) << err.str();
+  const auto& overrides = std::get<cli::Arguments>(parsed).overrides;
+  try {
+    std::ignore = config::Load(std::nullopt, {}, overrides);
+    FAIL() << "a non-UTF-8 Redis URL was accepted";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("redis.url (from --redis-url)"), std::string::npos) << message;
+    EXPECT_NE(message.find(R"(got "reis://127.0.0.1\xe31")"), std::string::npos) << message;
+  }
+}
+
+TEST(FuzzRegression, DisagreeingNonUtf8VariablesAreAConfigError) {
+  const config::Environment env{{"INVSYNC_LISTEN", "127.0.0.1:\xff"},
+                                {"INVSYNC_SERVER_LISTEN", "127.0.0.1:80"}};
+  EXPECT_THROW(std::ignore = config::Load(std::nullopt, env, {}), ConfigError);
 }
 
 struct ReaderDeleter {
