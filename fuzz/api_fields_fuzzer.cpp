@@ -27,7 +27,8 @@ void Require(bool condition) {
 }
 
 api::Request JsonRequest(std::string body) {
-  return {.method = "POST", .target = "/", .content_type = "application/json", .body = std::move(body)};
+  return {
+      .method = "POST", .target = "/", .content_type = "application/json", .body = std::move(body)};
 }
 
 void SetBody(const std::string& text) {

@@ -97,8 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   argv.push_back(nullptr);
   std::ostream discard(nullptr);
-  auto parsed =
-      cli::ParseArguments(static_cast<int>(args.size()), argv.data(), discard, discard);
+  auto parsed = cli::ParseArguments(static_cast<int>(args.size()), argv.data(), discard, discard);
   if (const int* exit_code = std::get_if<int>(&parsed)) {
     Require(*exit_code == cli::kExitOk || *exit_code == cli::kExitUsage);
     return 0;

@@ -4,10 +4,10 @@
 // talk to Redis.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <nlohmann/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
 #include <variant>

@@ -46,8 +46,8 @@ redis::Value EncodeEvent(const db::StockEvent& event) {
     deltas += delta.sku + " " + std::to_string(delta.delta) + "\n";
   }
   return {.type = redis::Value::Type::kArray,
-          .elements = {Text("kind"), Text(event.kind), Text("ref"), Text(event.ref),
-                       Text("deltas"), Text(deltas)}};
+          .elements = {Text("kind"), Text(event.kind), Text("ref"), Text(event.ref), Text("deltas"),
+                       Text(deltas)}};
 }
 
 void CheckEvent(const redis::Value& fields) {
@@ -77,8 +77,8 @@ struct Service {
   redis::Pool pool{redis::Endpoint::Parse("redis://127.0.0.1:1"), 1, std::chrono::seconds(1)};
   db::SqliteStore store{"/nonexistent/invsync-fuzz.db", 1};
   core::StockService stock{pool, store, core::Keys("inventory:"), core::StockOptions{}};
-  core::PreparedOrder order = std::get<core::PreparedOrder>(
-      stock.PrepareOrder("order-1", {{"SKU-B", 2}, {"SKU-A", 1}}));
+  core::PreparedOrder order =
+      std::get<core::PreparedOrder>(stock.PrepareOrder("order-1", {{"SKU-B", 2}, {"SKU-A", 1}}));
 };
 
 template <typename Check>

@@ -1,7 +1,5 @@
 #include "cli/commands.hpp"
 
-#include "cli/arguments.hpp"
-
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -17,6 +15,7 @@
 #include "api/handlers.hpp"
 #include "api/server.hpp"
 #include "api/status.hpp"
+#include "cli/arguments.hpp"
 #include "cli/progress.hpp"
 #include "common/error.hpp"
 #include "common/numbers.hpp"

@@ -508,14 +508,13 @@ std::string Quote(std::string_view text) {
 }
 
 std::string Describe(const RawValue& raw) {
-  return std::visit(
-      Overloaded{
-          [](const std::string& text) { return Quote(RedactSecrets(text)); },
-          [](std::int64_t value) { return fmt::format("{}", value); },
-          [](bool value) { return std::string(value ? "true" : "false"); },
-          [](const Unsupported& value) { return value.what; },
-      },
-      raw);
+  return std::visit(Overloaded{
+                        [](const std::string& text) { return Quote(RedactSecrets(text)); },
+                        [](std::int64_t value) { return fmt::format("{}", value); },
+                        [](bool value) { return std::string(value ? "true" : "false"); },
+                        [](const Unsupported& value) { return value.what; },
+                    },
+                    raw);
 }
 
 /// `origin` is where the value came from: "default", "<file>:<line>", an env var or a flag.

@@ -1,13 +1,12 @@
 #include "db/postgres_store.hpp"
 
-#include "db/detail/rows.hpp"
-
 #include <fmt/format.h>
 
 #include <array>
 
 #include "common/error.hpp"
 #include "db/detail/pg.hpp"
+#include "db/detail/rows.hpp"
 #include "invsync_sql.hpp"
 
 namespace invsync::db {

@@ -81,8 +81,8 @@ TEST(FuzzRegression, HandlersAnswerNonUtf8Path404NotInternalError) {
 
 TEST(FuzzRegression, NonUtf8QueryParameterNameIsAnswered400) {
   OfflineHandlers offline;
-  const api::Response response = offline.handlers.Handle(
-      ParseHttp("GET /v1/inventory?%FF=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const api::Response response =
+      offline.handlers.Handle(ParseHttp("GET /v1/inventory?%FF=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(response.status, 400);
   EXPECT_EQ(nlohmann::json::parse(response.body)["error"]["code"], "bad_query");
 }
@@ -101,7 +101,9 @@ TEST(FuzzRegression, CliJsonErrorQuotingNonUtf8ArgumentIsValidJson) {
 // "reis://127.0.0.1\xe31"). Quoting it in the error message with fmt's "{:?}" hit an assertion in
 // libfmt, which ended the process instead of exiting 2 with the setting named.
 constexpr std::string_view kNonUtf8FlagArguments{
-    "--redis-url\0reis://127.0.0.1\xe3" "1\0get\0is://1;\0\0\0\0\0\0\0.1:1\0geA\0B", 59};
+    "--redis-url\0reis://127.0.0.1\xe3"
+    "1\0get\0is://1;\0\0\0\0\0\0\0.1:1\0geA\0B",
+    59};
 
 std::vector<std::string> SplitAtNul(std::string_view text) {
   std::vector<std::string> args{"invsync"};
