@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <condition_variable>
 #include <csignal>
 #include <ctime>
@@ -13,7 +12,9 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <variant>
 
+#include "cli/arguments.hpp"
 #include "cli/commands.hpp"
 #include "cli/managed_redis.hpp"
 #include "cli/progress.hpp"
@@ -71,67 +72,8 @@ void MigrateWithRetry(db::Store& store, const std::stop_token& stop) {
   }
 }
 
-struct Arguments {
-  std::optional<std::string> config_path;
-  bool json = false;
-  config::Overrides overrides;
-  std::vector<std::string> skus;
-  std::string order_id;
-  std::vector<std::string> lines;
-  std::string sku;
-  std::string quantity;
-  std::optional<std::string> request_id;
-  bool repair = false;
-  bool demo = false;
-  bool all = false;
-};
-
-void AddCommands(CLI::App& app, Arguments& args) {
-  auto* serve = app.add_subcommand(
-      "serve", "Run the service: migrate, persist events, sync database changes, serve HTTP");
-  serve->add_flag("--demo", args.demo,
-                  "Load a small demo catalogue (SKU-1 ... SKU-12) if the catalogue is empty");
-  app.add_subcommand("persist",
-                     "Run only the persister: drain the Redis event stream into the "
-                     "database");
-  app.add_subcommand("sync",
-                     "Run only the syncer: apply database-side changes (the outbox) to Redis");
-  auto* reconcile = app.add_subcommand(
-      "reconcile", "Compare Redis with the database, adjusted for changes in flight");
-  reconcile->add_flag("--repair", args.repair,
-                      "Fix drifted keys in Redis (compare-and-set: concurrent orders are kept)");
-  app.add_subcommand("migrate", "Apply the database schema migrations");
-  app.add_subcommand("hash-token",
-                     "Print the SHA-256 of an access token read from standard input (for the "
-                     "config file's [[tokens]])");
-  app.add_subcommand("status",
-                     "Show Redis and database health, persister and syncer lag, last reconcile");
-  auto* get = app.add_subcommand("get", "Show the stock of one or more SKUs");
-  get->add_option("SKU", args.skus, "SKUs to show")->required();
-  auto* warm = app.add_subcommand(
-      "warm", "Load stock from the database into Redis, never overwriting a cached SKU");
-  warm->add_flag("--all", args.all, "every SKU in the database");
-  warm->add_option("SKU", args.skus, "SKUs to load");
-  auto* deduct = app.add_subcommand("deduct", "Deduct an order, all lines or none");
-  deduct->add_option("ORDER", args.order_id, "order id (replaying it changes nothing)")->required();
-  deduct->add_option("LINES", args.lines, "lines as SKU:QTY")->required();
-  auto* cancel = app.add_subcommand("cancel", "Cancel an order and return its stock");
-  cancel->add_option("ORDER", args.order_id, "order id")->required();
-  auto* order = app.add_subcommand("order", "Show an order");
-  order->add_option("ORDER", args.order_id, "order id")->required();
-  for (const char* name : {"restock", "set"}) {
-    auto* command = app.add_subcommand(name, std::string(name) == "set"
-                                                 ? "Set a SKU's stock (creates the SKU if new)"
-                                                 : "Add stock to a SKU");
-    command->add_option("SKU", args.sku, "SKU")->required();
-    command->add_option("QTY", args.quantity, "quantity")->required();
-    command->add_option("--request-id", args.request_id,
-                        "idempotency key: repeating it changes nothing (default: random)");
-  }
-}
-
-int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli::Output& output) {
-  const std::string command = app.get_subcommands().front()->get_name();
+int Dispatch(const cli::Arguments& args, cli::Parts& parts, const cli::Output& output) {
+  const std::string& command = args.command;
   if (command == "serve" || command == "persist" || command == "sync") {
     SignalStop signal_stop;
     if (command == "persist") {
@@ -180,32 +122,11 @@ int Dispatch(const CLI::App& app, Arguments& args, cli::Parts& parts, const cli:
 int Run(int argc, char** argv) {
   // A peer that went away must fail the write, not end the process (hiredis writes with write(2)).
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"invsync: stock counts in Redis for speed and in PostgreSQL for truth"};
-  app.require_subcommand(1, 1);
-  app.fallthrough();
-  Arguments args;
-  app.add_option("--config", args.config_path, "TOML configuration file")
-      ->envname("INVSYNC_CONFIG");
-  app.add_flag("--json", args.json, "Print one JSON document instead of text");
-  for (const auto& setting : config::KnownSettings()) {
-    app.add_option_function<std::string>(
-           setting.flag,
-           [&args, name = setting.name](const std::string& value) { args.overrides[name] = value; },
-           setting.description)
-        ->type_name("VALUE")
-        ->group("Settings (also INVSYNC_* variables and the config file)");
+  auto parsed = cli::ParseArguments(argc, argv, std::cout, std::cerr);
+  if (const int* exit_code = std::get_if<int>(&parsed)) {
+    return *exit_code;
   }
-  app.add_option_function<std::string>(
-         "--listen", [&args](const std::string& value) { args.overrides["server.listen"] = value; },
-         "HTTP address HOST:PORT (port 0 picks a free one); same as --server-listen")
-      ->type_name("HOST:PORT");
-  AddCommands(app, args);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);
-    return code == 0 ? cli::kExitOk : cli::kExitUsage;
-  }
+  const cli::Arguments& args = std::get<cli::Arguments>(parsed);
   const cli::Output output{args.json, std::cout, std::cerr, cli::IsTerminal(STDERR_FILENO)};
   try {
     cli::Parts parts{
@@ -213,7 +134,7 @@ int Run(int argc, char** argv) {
     const auto& settings = parts.settings;
     spdlog::set_default_logger(spdlog::stderr_color_mt("invsync"));
     spdlog::set_level(spdlog::level::from_str(settings.log_level));
-    const std::string command = app.get_subcommands().front()->get_name();
+    const std::string& command = args.command;
     const bool runs_service =
         command == "serve" || command == "persist" || command == "sync" || command == "migrate";
     std::optional<cli::ManagedRedis> managed_redis;
@@ -248,7 +169,7 @@ int Run(int argc, char** argv) {
     parts.redis = &redis;
     parts.store = store.get();
     parts.stock = &stock;
-    return Dispatch(app, args, parts, output);
+    return Dispatch(args, parts, output);
   } catch (const ConfigError& error) {
     std::cerr << "invsync: configuration: " << error.what() << '\n';
     return cli::kExitUsage;

@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 
-#include <array>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <utility>
+#include <variant>
 #include <vector>
 
+#include "api/call.hpp"
 #include "api/request_parsing.hpp"
 #include "api/status.hpp"
 #include "common/error.hpp"
@@ -25,7 +27,7 @@ std::string RandomId() {
 }
 
 Response JsonResponse(int status, const json& body) {
-  return {.status = status, .body = body.dump()};
+  return {.status = status, .body = JsonText(body)};
 }
 
 Response ErrorWith(int status, std::string_view code, std::string_view message, json details) {
@@ -102,6 +104,10 @@ Response StockRefusal(const core::StockResult& result, const std::string& reques
 
 }  // namespace
 
+std::string JsonText(const nlohmann::json& document) {
+  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Response ErrorResponse(int status, std::string_view code, std::string_view message) {
   return ErrorWith(status, code, message, json::object());
 }
@@ -154,10 +160,7 @@ Response Handlers::FailureResponse(bool may_have_run) {
   try {
     throw;
   } catch (const RequestError& error) {
-    auto response = ErrorWith(error.status, error.code, error.what(),
-                              error.field.empty() ? json::object() : json{{"field", error.field}});
-    response.route = error.route;
-    return response;
+    return RequestErrorResponse(error);
   } catch (const OutcomeUnknownError& error) {
     // Not a 503, which promises that nothing changed: the call reached Redis and may have run.
     metrics_.RecordError("outcome_unknown");
@@ -181,29 +184,18 @@ Response Handlers::FailureResponse(bool may_have_run) {
 }
 
 Response Handlers::Dispatch(const Request& request) {
-  const Target target = ParseTarget(request.target);
-  const RouteMatch match = MatchRoute(target);
-  if (match.route == Route::kNone) {
-    return ErrorResponse(404, "not_found", fmt::format("no route for {}", target.path));
+  auto read = ReadCall(request, options_);
+  if (auto* refused = std::get_if<Response>(&read)) {
+    return std::move(*refused);
   }
-  Response response = RouteTo(match, target, request);
-  response.route = match.name;
+  Call& call = std::get<Call>(read);
+  Response response = Run(call, request);
+  response.route = call.match.name;
   return response;
 }
 
-Response Handlers::RouteTo(const RouteMatch& match, const Target& target, const Request& request) {
-  if (!match.Allows(request.method)) {
-    Response response = ErrorResponse(
-        405, "method_not_allowed",
-        fmt::format("{} is not allowed here; allowed: {}", request.method, match.allow));
-    response.headers["Allow"] = match.allow;
-    return response;
-  }
-  if (auto refused = Authorize(match.name, request)) {
-    return std::move(*refused);
-  }
-  const auto& path = target.segments;
-  switch (match.route) {
+Response Handlers::Run(Call& call, const Request& request) {
+  switch (call.match.route) {
     case Route::kHealthz:
       return JsonResponse(200, {{"status", "ok"}});
     case Route::kMetrics:
@@ -214,51 +206,25 @@ Response Handlers::RouteTo(const RouteMatch& match, const Target& target, const 
     case Route::kStatus:
       return Status();
     case Route::kInventoryMany:
-      return GetMany(target);
+      return GetMany(call.skus);
     case Route::kInventorySku:
-      return request.method == "GET" ? Get(path[2]) : Set(path[2], request);
+      return request.method == "GET" ? Get(call.key) : Set(call);
     case Route::kRestock:
-      return Restock(path[2], request);
+      return Restock(call);
     case Route::kOrders:
-      return PlaceOrder(request);
+      return OrderPlaced(stock_.Deduct(call.order.order_id, std::move(call.order.lines)));
     case Route::kOrder:
-      return OrderJsonResponse(stock_.GetOrder(path[2]));
+      return OrderJsonResponse(stock_.GetOrder(call.key));
     case Route::kCancel:
-      return Cancel(path[2]);
+      return Cancel(call.key);
     case Route::kNone:
       break;
   }
-  return ErrorResponse(404, "not_found", fmt::format("no route for {}", target.path));
+  return ErrorResponse(404, "not_found", "no route");
 }
 
 std::optional<Response> Handlers::Authorize(std::string_view route, const Request& request) const {
-  if (!options_.auth.enabled() || route == "/healthz" || route == "/readyz" ||
-      (route == "/metrics" && !options_.protect_metrics)) {
-    return std::nullopt;
-  }
-  Role needed = Role::kRead;
-  if (route == "/v1/orders" || route == "/v1/orders/{order_id}/cancel") {
-    needed = Role::kOrder;
-  } else if (request.method == "PUT" || route == "/v1/inventory/{sku}/restock" ||
-             route == "/v1/status") {
-    needed = Role::kAdmin;
-  }
-  auto role = options_.auth.RoleOf(request.authorization);
-  if (!role) {
-    auto response = ErrorResponse(401, "unauthorized",
-                                  request.authorization.empty()
-                                      ? "this API needs a bearer token (Authorization: Bearer ...)"
-                                      : "the bearer token is not known");
-    response.headers["WWW-Authenticate"] = "Bearer";
-    return response;
-  }
-  if (static_cast<int>(*role) < static_cast<int>(needed)) {
-    static constexpr std::array kNames = {"read", "order", "admin"};
-    return ErrorResponse(403, "forbidden",
-                         fmt::format("this token's role does not allow {} {}; it needs role {}",
-                                     request.method, route, kNames[static_cast<int>(needed)]));
-  }
-  return std::nullopt;
+  return api::Authorize(options_, route, request);
 }
 
 Response Handlers::Get(const std::string& sku) {
@@ -269,22 +235,7 @@ Response Handlers::Get(const std::string& sku) {
   return StockResponse(result);
 }
 
-Response Handlers::GetMany(const Target& target) {
-  std::vector<std::string> skus;
-  for (const auto& [name, value] : target.query) {
-    if (name != "sku") {
-      throw RequestError(400, "bad_query", fmt::format("unknown query parameter \"{}\"", name));
-    }
-    skus.push_back(value);
-  }
-  if (skus.empty()) {
-    throw RequestError(400, "bad_query", "give at least one SKU: /v1/inventory?sku=A&sku=B");
-  }
-  if (skus.size() > options_.max_many_skus) {
-    throw RequestError(
-        400, "bad_query",
-        fmt::format("at most {} SKUs per request; got {}", options_.max_many_skus, skus.size()));
-  }
+Response Handlers::GetMany(const std::vector<std::string>& skus) {
   auto result = stock_.GetMany(skus);
   if (result.status == core::StockStatus::kInvalid) {
     return Invalid(*result.invalid);
@@ -296,36 +247,26 @@ Response Handlers::GetMany(const Target& target) {
   return JsonResponse(200, {{"items", items}, {"unknown", result.unknown}});
 }
 
-Response Handlers::Set(const std::string& sku, const Request& request) {
-  const json body = ParseBody(request, options_.body_limit);
-  const std::int64_t quantity = RequiredInteger(body, "quantity");
-  std::optional<std::string> request_id = OptionalString(body, "request_id");
+Response Handlers::Set(const Call& call) {
   // An absolute set repeated is harmless, so the key is optional. Without one every PUT is a new
   // change: "set to 100" again after sales brought stock to 98 sets it to 100 again.
-  std::string id = request_id.value_or(fmt::format("put-{}", RandomId()));
-  auto result = stock_.Set(sku, quantity, id);
+  std::string id = call.request_id.value_or(fmt::format("put-{}", RandomId()));
+  auto result = stock_.Set(call.key, call.quantity, id);
   if (result.status != core::StockStatus::kOk) {
     return StockRefusal(result, id);
   }
-  return JsonResponse(200,
-                      {{"sku", sku}, {"quantity", result.quantity}, {"replayed", result.replayed}});
+  return JsonResponse(
+      200, {{"sku", call.key}, {"quantity", result.quantity}, {"replayed", result.replayed}});
 }
 
-Response Handlers::Restock(const std::string& sku, const Request& request) {
-  const json body = ParseBody(request, options_.body_limit);
-  const std::int64_t quantity = RequiredInteger(body, "quantity");
-  const std::string request_id = RequiredString(body, "request_id");
-  auto result = stock_.Restock(sku, quantity, request_id);
+Response Handlers::Restock(const Call& call) {
+  const std::string& request_id = *call.request_id;
+  auto result = stock_.Restock(call.key, call.quantity, request_id);
   if (result.status != core::StockStatus::kOk) {
     return StockRefusal(result, request_id);
   }
-  return JsonResponse(200,
-                      {{"sku", sku}, {"quantity", result.quantity}, {"replayed", result.replayed}});
-}
-
-Response Handlers::PlaceOrder(const Request& request) {
-  auto order = ParseOrder(request, options_.body_limit);
-  return OrderPlaced(stock_.Deduct(order.order_id, std::move(order.lines)));
+  return JsonResponse(
+      200, {{"sku", call.key}, {"quantity", result.quantity}, {"replayed", result.replayed}});
 }
 
 Response Handlers::OrderPlaced(const core::OrderResult& result) {

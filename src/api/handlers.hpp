@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/auth.hpp"
 #include "api/metrics.hpp"
@@ -16,8 +17,7 @@
 
 namespace invsync::api {
 
-struct Target;
-struct RouteMatch;
+struct Call;
 
 /// A request as the handlers see it, independent of the HTTP library.
 struct Request {
@@ -75,12 +75,12 @@ class Handlers {
 
  private:
   Response Dispatch(const Request& request);
-  Response RouteTo(const RouteMatch& match, const Target& target, const Request& request);
+  /// Runs a call `ReadCall` accepted.
+  Response Run(Call& call, const Request& request);
   Response Get(const std::string& sku);
-  Response GetMany(const Target& target);
-  Response Set(const std::string& sku, const Request& request);
-  Response Restock(const std::string& sku, const Request& request);
-  Response PlaceOrder(const Request& request);
+  Response GetMany(const std::vector<std::string>& skus);
+  Response Set(const Call& call);
+  Response Restock(const Call& call);
   Response OrderJsonResponse(const core::OrderResult& result);
   Response Cancel(const std::string& order_id);
   Response Status();
@@ -93,6 +93,9 @@ class Handlers {
   Metrics metrics_;
 };
 
+/// A response body's JSON text. Messages may quote the request (a path, a query parameter, a
+/// header), which need not be UTF-8: invalid bytes become U+FFFD rather than failing the answer.
+[[nodiscard]] std::string JsonText(const nlohmann::json& document);
 /// The JSON error body: {"error":{"code":code,"message":message, ...details}}.
 [[nodiscard]] Response ErrorResponse(int status, std::string_view code, std::string_view message);
 /// The answer to `GET /v1/inventory/{sku}`: {"sku","product_id","quantity"}.

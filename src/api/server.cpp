@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/fast_path.hpp"
+#include "api/http_message.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "redis/async_client.hpp"
@@ -27,8 +28,6 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
-
-constexpr std::size_t kHeaderLimit = std::size_t{16} * 1024;
 
 tcp::endpoint ParseListen(const std::string& listen) {
   auto colon = listen.rfind(':');
@@ -185,17 +184,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       return Refuse(400, "bad_request", fmt::format("malformed HTTP request: {}", ec.message()));
     }
     auto message = parser_->release();
-    request_.method = std::string(message.method_string());
-    request_.target = std::string(message.target());
-    request_.content_type = std::string(message[http::field::content_type]);
-    request_.body = std::move(message.body());
-    auto authorization = message[http::field::authorization];
-    request_.authorization.assign(authorization.data(), authorization.size());
-    auto given = message["X-Request-Id"];
-    std::string_view given_id(given.data(), given.size());
-    request_.request_id = IsIdentifier(given_id) ? std::string(given_id) : NewRequestId();
     keep_alive_ = message.keep_alive();
     version_ = message.version();
+    request_ = RequestFromMessage(std::move(message));
+    if (request_.request_id.empty()) {
+      request_.request_id = NewRequestId();
+    }
     Dispatch();
   }
 

@@ -15,6 +15,7 @@
 #include "api/handlers.hpp"
 #include "api/server.hpp"
 #include "api/status.hpp"
+#include "cli/arguments.hpp"
 #include "cli/progress.hpp"
 #include "common/error.hpp"
 #include "common/numbers.hpp"
@@ -27,8 +28,10 @@ namespace {
 
 using nlohmann::json;
 
+// Messages may quote arguments, which need not be UTF-8: invalid bytes become U+FFFD rather than
+// failing the report.
 void PrintJson(const Output& output, const json& document) {
-  output.out << document.dump() << '\n';
+  output.out << document.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
 // Blocks until a stop is requested (SIGINT/SIGTERM through the caller's stop token).
@@ -71,8 +74,6 @@ int Refused(const Output& output, const std::string& code, const std::string& me
   }
   return kExitRefused;
 }
-
-std::optional<std::int64_t> ParseQuantity(const std::string& text) { return ParseInt64(text); }
 
 std::string RandomRequestId() {
   std::random_device device;
@@ -199,13 +200,11 @@ int Deduct(Parts& parts, const std::string& order_id, const std::vector<std::str
            const Output& output) {
   std::vector<core::Line> parsed;
   for (const auto& text : lines) {
-    auto colon = text.rfind(':');
-    auto quantity =
-        colon == std::string::npos ? std::nullopt : ParseQuantity(text.substr(colon + 1));
-    if (!quantity) {
+    auto line = ParseOrderLine(text);
+    if (!line) {
       return Usage(output, fmt::format("invalid line \"{}\": expected SKU:QTY, e.g. A-1:2", text));
     }
-    parsed.push_back({text.substr(0, colon), *quantity});
+    parsed.push_back(std::move(*line));
   }
   return ReportOrder(parts.stock->Deduct(order_id, std::move(parsed)), output);
 }

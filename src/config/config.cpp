@@ -481,15 +481,40 @@ std::string RedactSecrets(std::string text) {
   return text;
 }
 
+// The text in double quotes, with C escapes and every byte outside printable ASCII as \xNN. Flags
+// and variables may hold bytes that are not UTF-8, on which fmt's "{:?}" asserts (and ends the
+// process).
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
 std::string Describe(const RawValue& raw) {
-  return std::visit(
-      Overloaded{
-          [](const std::string& text) { return fmt::format("{:?}", RedactSecrets(text)); },
-          [](std::int64_t value) { return fmt::format("{}", value); },
-          [](bool value) { return std::string(value ? "true" : "false"); },
-          [](const Unsupported& value) { return value.what; },
-      },
-      raw);
+  return std::visit(Overloaded{
+                        [](const std::string& text) { return Quote(RedactSecrets(text)); },
+                        [](std::int64_t value) { return fmt::format("{}", value); },
+                        [](bool value) { return std::string(value ? "true" : "false"); },
+                        [](const Unsupported& value) { return value.what; },
+                    },
+                    raw);
 }
 
 /// `origin` is where the value came from: "default", "<file>:<line>", an env var or a flag.
@@ -578,8 +603,7 @@ RawValue ToRaw(const toml::node& node) {
   }
 }
 
-toml::table ParseToml(const std::string& path) {
-  const std::string text = ReadFile(path);
+toml::table ParseToml(std::string_view text, const std::string& path) {
   try {
     return toml::parse(text, path);
   } catch (const toml::parse_error& error) {
@@ -660,8 +684,8 @@ void ApplyTokens(const std::string& path, const toml::node& node, Settings& sett
   }
 }
 
-void ApplyFile(const std::string& path, Settings& settings) {
-  const toml::table root = ParseToml(path);
+void ApplyFile(std::string_view text, const std::string& path, Settings& settings) {
+  const toml::table root = ParseToml(text, path);
   for (const FileEntry& entry : EntriesInFileOrder(root)) {
     const std::string where = Location(path, entry.key->source());
     const SettingDef* def = entry.in_section ? FindSetting(entry.name) : nullptr;
@@ -693,8 +717,8 @@ void ApplyEnvironment(const Environment& env, Settings& settings) {
       const std::string documented(def.documented_env);
       if (const std::string* alias = Lookup(env, documented)) {
         if (value != nullptr && *value != *alias) {
-          throw ConfigError(fmt::format("{}: {}={:?} and {}={:?} disagree; set only one", def.name,
-                                        documented, *alias, var, *value));
+          throw ConfigError(fmt::format("{}: {}={} and {}={} disagree; set only one", def.name,
+                                        documented, Quote(*alias), var, Quote(*value)));
         }
         value = alias;
         var = documented;
@@ -768,8 +792,18 @@ Settings Load(const std::optional<std::string>& toml_path, const Environment& en
   Settings settings;
   CheckDefaults(settings);
   if (toml_path) {
-    ApplyFile(*toml_path, settings);
+    ApplyFile(ReadFile(*toml_path), *toml_path, settings);
   }
+  ApplyEnvironment(env, settings);
+  ApplyFlags(flags, settings);
+  return settings;
+}
+
+Settings LoadText(std::string_view toml_text, const std::string& origin, const Environment& env,
+                  const Overrides& flags) {
+  Settings settings;
+  CheckDefaults(settings);
+  ApplyFile(toml_text, origin, settings);
   ApplyEnvironment(env, settings);
   ApplyFlags(flags, settings);
   return settings;

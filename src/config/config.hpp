@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace invsync::config {
@@ -114,6 +115,10 @@ struct SettingInfo {
 /// names are errors. `INVSYNC_LISTEN` and `INVSYNC_SERVER_LISTEN` may both be set only if equal.
 [[nodiscard]] Settings Load(const std::optional<std::string>& toml_path, const Environment& env,
                             const Overrides& flags);
+
+/// `Load` with the file's text given rather than read; `origin` names it in error messages.
+[[nodiscard]] Settings LoadText(std::string_view toml_text, const std::string& origin,
+                                const Environment& env, const Overrides& flags);
 
 /// Parses a duration such as "250ms", "2s", "5m", "3h", "7d" (a bare integer is milliseconds).
 /// Returns nullopt on malformed or negative input or overflow.

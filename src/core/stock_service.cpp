@@ -8,6 +8,7 @@
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
+#include "core/order_record.hpp"
 
 namespace invsync::core {
 
@@ -23,39 +24,6 @@ std::int64_t ToInt(const std::string& text, std::string_view what) {
     throw PermanentError(fmt::format("Redis returned a non-integer {} \"{}\"", what, text));
   }
   return *value;
-}
-
-std::vector<std::string> SplitLines(std::string_view text) {
-  std::vector<std::string> parts;
-  while (!text.empty()) {
-    auto end = text.find('\n');
-    parts.emplace_back(text.substr(0, end));
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-  }
-  return parts;
-}
-
-// Orders are stored and compared in one canonical form: lines sorted by SKU, "sku qty\n" each
-// (SKUs cannot contain spaces or newlines), so the same order with lines in another order is
-// the same order.
-std::string Canonical(const std::vector<Line>& sorted_lines) {
-  std::string text;
-  for (const auto& line : sorted_lines) {
-    text += fmt::format("{} {}\n", line.sku, line.quantity);
-  }
-  return text;
-}
-
-std::vector<Line> ParseCanonical(const std::string& text) {
-  std::vector<Line> lines;
-  for (const auto& part : SplitLines(text)) {
-    auto space = part.rfind(' ');
-    if (space == std::string::npos) {
-      throw PermanentError(fmt::format("malformed order record line \"{}\" in Redis", part));
-    }
-    lines.push_back({part.substr(0, space), ToInt(part.substr(space + 1), "order quantity")});
-  }
-  return lines;
 }
 
 std::vector<LineResult> WithRemaining(const std::vector<Line>& lines, const std::string& text) {
@@ -203,7 +171,7 @@ std::variant<PreparedOrder, OrderResult> StockService::PrepareOrder(std::string_
   }
   std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.sku < b.sku; });
   PreparedOrder order{.order_id = std::string(order_id), .lines = std::move(lines)};
-  order.call = OrderCall(keys_, order_id, order.lines, Canonical(order.lines),
+  order.call = OrderCall(keys_, order_id, order.lines, OrderRecord(order.lines),
                          options_.idempotency_retention);
   return order;
 }
@@ -300,7 +268,7 @@ OrderResult StockService::Cancel(std::string_view order_id) {
         result.status = StockStatus::kUnknownOrder;
         return result;
       }
-      lines = ParseCanonical(*record);
+      lines = ParseOrderRecord(*record);
       reply = scripts_.cancel.Run(
           *conn, OrderCall(keys_, order_id, lines, *record, options_.idempotency_retention));
     }
@@ -350,7 +318,7 @@ OrderResult StockService::GetOrder(std::string_view order_id) {
   result.state = ToState(record.At(1));
   const auto& remaining = result.state == OrderState::kCancelled ? record.At(3) : record.At(2);
   result.lines =
-      WithRemaining(ParseCanonical(*lines_text), remaining.AsOptionalString().value_or(""));
+      WithRemaining(ParseOrderRecord(*lines_text), remaining.AsOptionalString().value_or(""));
   return result;
 }
 

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "db/detail/pg.hpp"
+#include "db/detail/rows.hpp"
 #include "invsync_sql.hpp"
 
 namespace invsync::db {
@@ -141,13 +142,6 @@ JOIN invsync_ledger l ON l.event_id = i.event_id AND l.sku = i.sku
 WHERE l.stream_id <> i.stream_id
 )sql";
 
-// An outbox row from columns xid, id, kind, delta starting at `first` (the SKU is given apart:
-// queries place it differently). A kind invsync does not write means the table was tampered with.
-Change ChangeFromRow(const detail::PgResult& result, int row, int first, std::string sku) {
-  return ChangeFromColumns({result.Int64(row, first), result.Int64(row, first + 1)}, std::move(sku),
-                           result.Text(row, first + 2), result.Text(row, first + 3));
-}
-
 }  // namespace
 
 PostgresStore::PostgresStore(std::string url, std::size_t pool_size)
@@ -192,18 +186,12 @@ StockSnapshot PostgresStore::LoadStock(std::string_view sku) {
 }
 
 std::map<std::string, StockSnapshot> PostgresStore::LoadStocks(std::span<const std::string> skus) {
-  std::map<std::string, StockSnapshot> found;
   if (skus.empty()) {
-    return found;
+    return {};
   }
   auto conn = Acquire();
   auto result = conn->Exec(kLoadStocksSql, {detail::ArrayLiteral({skus.begin(), skus.end()})});
-  for (int row = 0; row < result.rows(); ++row) {
-    found[std::string(result.Text(row, 0))] = {
-        .quantity = result.IsNull(row, 1) ? std::nullopt : std::optional(result.Int64(row, 1)),
-        .change_seq = result.Int64(row, 2)};
-  }
-  return found;
+  return detail::PgSnapshots(result);
 }
 
 std::vector<SkuStock> PostgresStore::LoadStockPage(std::string_view after_sku, std::size_t limit) {
@@ -369,16 +357,7 @@ ChangeBatch PostgresStore::ReadChanges(const OutboxPosition& after, std::size_t 
   auto conn = Acquire();
   auto result = conn->Exec(kReadChangesSql, {std::to_string(after.xid), std::to_string(after.id),
                                              std::to_string(limit)});
-  ChangeBatch batch;
-  batch.changes.reserve(static_cast<std::size_t>(result.rows()));
-  for (int row = 0; row < result.rows(); ++row) {
-    if (result.Text(row, 5) != "t") {
-      batch.held_back = true;
-      break;
-    }
-    batch.changes.push_back(ChangeFromRow(result, row, 0, std::string(result.Text(row, 4))));
-  }
-  return batch;
+  return detail::PgChangeBatch(result);
 }
 
 ChangeBacklog PostgresStore::ReadChangeBacklog(const OutboxPosition& after) {
@@ -405,24 +384,13 @@ std::int64_t PostgresStore::PruneChanges(const OutboxPosition& upto,
 
 std::map<std::string, StockAudit> PostgresStore::AuditStock(std::span<const std::string> skus,
                                                             const OutboxPosition& after) {
-  std::map<std::string, StockAudit> audits;
   if (skus.empty()) {
-    return audits;
+    return {};
   }
   auto conn = Acquire();
   auto result = conn->Exec(kAuditStockSql, {detail::ArrayLiteral({skus.begin(), skus.end()}),
                                             std::to_string(after.xid), std::to_string(after.id)});
-  for (int row = 0; row < result.rows(); ++row) {
-    const std::string sku(result.Text(row, 0));
-    auto& audit = audits[sku];
-    if (!result.IsNull(row, 1)) {
-      audit.quantity = result.Int64(row, 1);
-    }
-    if (!result.IsNull(row, 3)) {
-      audit.pending.push_back(ChangeFromRow(result, row, 2, sku));
-    }
-  }
-  return audits;
+  return detail::PgAudits(result);
 }
 
 namespace {

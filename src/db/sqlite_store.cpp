@@ -8,6 +8,7 @@
 #include <array>
 #include <thread>
 
+#include "db/detail/rows.hpp"
 #include "db/postgres_store.hpp"
 #include "invsync_sqlite_sql.hpp"
 
@@ -33,13 +34,6 @@ std::chrono::milliseconds AgeOf(double julian_day, double now_julian_day) {
   constexpr double kMillisPerDay = 86'400'000.0;
   return std::chrono::milliseconds(
       static_cast<std::int64_t>(std::max(0.0, (now_julian_day - julian_day) * kMillisPerDay)));
-}
-
-Change ChangeFromRow(const SqliteStatement& row, int first, std::string sku) {
-  // The delta as text: a REAL or TEXT quantity written by another program shows as such and is
-  // rejected by the integer parse, where reading it as an integer would truncate it silently.
-  return ChangeFromColumns({0, row.Int64(first)}, std::move(sku), row.Text(first + 1),
-                           row.Text(first + 2));
 }
 
 // Leadership is an exclusive lock on a file beside the database: released when the process
@@ -217,7 +211,7 @@ ChangeBatch SqliteStore::ReadChanges(const OutboxPosition& after, std::size_t li
   query.Bind(1, after.id).Bind(2, static_cast<std::int64_t>(limit));
   ChangeBatch batch;
   while (query.Step()) {
-    batch.changes.push_back(ChangeFromRow(query, 0, query.Text(3)));
+    batch.changes.push_back(detail::SqliteChange(query, 0, query.Text(3)));
   }
   return batch;
 }
@@ -299,7 +293,7 @@ std::map<std::string, StockAudit> SqliteStore::AuditStock(std::span<const std::s
       quantity.Reset();
       pending.Bind(1, sku).Bind(2, after.id);
       while (pending.Step()) {
-        audit.pending.push_back(ChangeFromRow(pending, 0, sku));
+        audit.pending.push_back(detail::SqliteChange(pending, 0, sku));
       }
       pending.Reset();
     }

@@ -78,4 +78,33 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
   return event;
 }
 
+std::vector<StreamEntry> DecodeReadReply(const redis::Value& reply) {
+  std::vector<StreamEntry> entries;
+  if (reply.IsNil()) {
+    return entries;  // timed out with nothing new
+  }
+  for (const auto& stream : reply.AsArray()) {
+    for (const auto& item : stream.At(1).AsArray()) {
+      StreamEntry entry{.stream_id = item.At(0).AsString()};
+      const redis::Value& fields = item.AsArray().size() > 1 ? item.At(1) : redis::Value{};
+      entry.event = DecodeEvent(entry.stream_id, fields, entry.problem);
+      entries.push_back(std::move(entry));
+    }
+  }
+  return entries;
+}
+
+ClaimReply DecodeClaimReply(const redis::Value& reply) {
+  ClaimReply claimed{.cursor = reply.At(0).AsString()};
+  for (const auto& item : reply.At(1).AsArray()) {
+    if (item.IsNil()) {
+      continue;  // entry deleted from the stream while pending (Redis < 7 reports it as nil)
+    }
+    StreamEntry entry{.stream_id = item.At(0).AsString()};
+    entry.event = DecodeEvent(entry.stream_id, item.At(1), entry.problem);
+    claimed.entries.push_back(std::move(entry));
+  }
+  return claimed;
+}
+
 }  // namespace invsync::persister

@@ -239,6 +239,14 @@ std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds blo
   return entries;
 }
 
+Persister::Entry Persister::FromStream(StreamEntry&& decoded) {
+  const bool dead = !decoded.event;
+  return {.stream_id = std::move(decoded.stream_id),
+          .event = std::move(decoded.event),
+          .problem = std::move(decoded.problem),
+          .dead = dead};
+}
+
 void Persister::ReadInto(std::vector<Entry>& entries,
                          const std::vector<std::string_view>& command) {
   redis::Value reply;
@@ -251,17 +259,8 @@ void Persister::ReadInto(std::vector<Entry>& entries,
     EnsureGroup();  // Redis lost the stream (restart without persistence, FLUSHALL)
     return;
   }
-  if (reply.IsNil()) {
-    return;  // timed out with nothing new
-  }
-  for (const auto& stream : reply.AsArray()) {
-    for (const auto& item : stream.At(1).AsArray()) {
-      Entry entry{.stream_id = item.At(0).AsString()};
-      const redis::Value& fields = item.AsArray().size() > 1 ? item.At(1) : redis::Value{};
-      entry.event = DecodeEvent(entry.stream_id, fields, entry.problem);
-      entry.dead = !entry.event;
-      entries.push_back(std::move(entry));
-    }
+  for (auto& decoded : DecodeReadReply(reply)) {
+    entries.push_back(FromStream(std::move(decoded)));
   }
 }
 
@@ -281,15 +280,10 @@ void Persister::Claim(std::vector<Entry>& entries) {
   }
   // Redis scans a bounded part of the pending list per call; continue from where it stopped so
   // entries behind a long list of busy ones are reached too ("0-0" when the scan wrapped).
-  claim_cursor_ = reply.At(0).AsString();
-  for (const auto& item : reply.At(1).AsArray()) {
-    if (item.IsNil()) {
-      continue;  // entry deleted from the stream while pending (Redis < 7 reports it as nil)
-    }
-    Entry entry{.stream_id = item.At(0).AsString()};
-    entry.event = DecodeEvent(entry.stream_id, item.At(1), entry.problem);
-    entry.dead = !entry.event;
-    entries.push_back(std::move(entry));
+  auto claimed = DecodeClaimReply(reply);
+  claim_cursor_ = std::move(claimed.cursor);
+  for (auto& decoded : claimed.entries) {
+    entries.push_back(FromStream(std::move(decoded)));
   }
   if (!entries.empty()) {
     spdlog::info("persister {}: claimed {} events left by another consumer", options_.consumer,

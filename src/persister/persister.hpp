@@ -11,6 +11,7 @@
 
 #include "core/scripts.hpp"
 #include "db/store.hpp"
+#include "persister/event_codec.hpp"
 #include "redis/client.hpp"
 
 namespace invsync::persister {
@@ -84,6 +85,8 @@ class Persister {
     std::vector<db::SkuDelta> compensations;  ///< late replays to give back in Redis
   };
 
+  /// An entry to work on; one that could not be decoded is dead-lettered.
+  static Entry FromStream(StreamEntry&& decoded);
   void EnsureGroup();
   std::vector<Entry> ReadBatch(std::chrono::milliseconds block);
   void ReadInto(std::vector<Entry>& entries, const std::vector<std::string_view>& command);

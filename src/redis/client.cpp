@@ -131,6 +131,7 @@ Connection::Connection(const Endpoint& endpoint, std::chrono::milliseconds timeo
     context_ = nullptr;
     throw TransientError(message);
   }
+  detail::BoundReplyArrays(*context_->reader);
   try {
     SetTimeout(timeout);
     if (endpoint.unix_path.empty()) {

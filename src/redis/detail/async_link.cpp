@@ -56,6 +56,7 @@ bool AsyncLink::Open(const Endpoint& endpoint, std::string& error) {
     redisAsyncFree(context);
     return false;
   }
+  BoundReplyArrays(*context->c.reader);
   context->ev.data = this;
   context->ev.addRead = HookAddRead;
   context->ev.delRead = HookDelRead;

@@ -2,6 +2,32 @@
 
 namespace invsync::redis::detail {
 
+namespace {
+
+// hiredis' own reply builders, which every reader starts with.
+const redisReplyObjectFunctions* hiredis_functions = nullptr;
+
+void* CreateBoundedArray(const redisReadTask* task, int elements) {
+  if (elements < 0 || elements > kMaxReplyElements) {
+    return nullptr;  // hiredis reports it as out of memory and drops the connection
+  }
+  return hiredis_functions->createArray(task, elements);
+}
+
+}  // namespace
+
+void BoundReplyArrays(redisReader& reader) {
+  static redisReplyObjectFunctions bounded = [&reader] {
+    hiredis_functions = reader.fn;
+    redisReplyObjectFunctions functions = *reader.fn;
+    functions.createArray = CreateBoundedArray;
+    return functions;
+  }();
+  if (reader.fn == hiredis_functions) {
+    reader.fn = &bounded;
+  }
+}
+
 Value ToValue(const redisReply& reply) {
   Value value;
   switch (reply.type) {
