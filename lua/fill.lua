@@ -5,8 +5,10 @@
 -- ARGV: 1 absent-marker time to live in ms (0: no marker), then per SKU: sku, database quantity
 --       ('' if the database has no row), persisted count read before the database read, change
 --       seq of the read (highest outbox id of the SKU it included)
--- Reply: per SKU, in order, two elements: outcome, quantity ('' unless cached or filled), where
---        the outcome is 'cached' | 'filled' | 'absent' | 'inflight' | 'retry'
+-- Reply: a string with one letter per SKU, in order: 'F' filled with the database quantity given,
+--        'f' filled with another (changes applied after the read added), 'c' cached (the key
+--        exists), 'a' absent, 'i' inflight, 'r' retry; then, in the same order, the quantity of
+--        each SKU answered 'f' or 'c'. (A warm answers one short string per call: most SKUs are 'F'.)
 --
 -- Never overwrites a key that exists (it is newer than any database read). Refuses while events
 -- for the SKU are still in the stream (the database does not have them yet), and when events were
@@ -30,48 +32,39 @@ local inflight = redis.call('HMGET', inflight_key, unpack(skus))
 local persisted = redis.call('HMGET', persisted_key, unpack(skus))
 local positions, unpositioned, filled_absent_keys = {}, {}, {}
 
--- With many SKUs (a warm), one EXISTS over all their stock keys, and one over their recent-change
--- keys, usually answers 0: then no SKU needs its own HGET or HGETALL. Keys this call installs are
--- remembered, in case a SKU is listed twice.
-local any_cached, any_recent = true, true
-if count >= 8 then
-  local inventory_keys, recent_keys = {}, {}
-  for i = 1, count do
-    inventory_keys[i] = KEYS[3 * i + 1]
-    recent_keys[i] = KEYS[3 * i + 3]
-  end
-  any_cached = redis.call('EXISTS', unpack(inventory_keys)) > 0
-  any_recent = redis.call('EXISTS', unpack(recent_keys)) > 0
-end
+-- With many SKUs (a warm), one EXISTS over all their keys (stock, absent marker, recent changes)
+-- usually answers 0: then no SKU needs its own HGET or HGETALL, and no marker needs deleting. Keys
+-- this call installs are remembered, in case a SKU is listed twice.
+local any_keys = count < 8 or redis.call('EXISTS', unpack(KEYS, 4, #KEYS)) > 0
 local installed = {}
 
 local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, persisted_before,
                     seq_text)
   local seq = tonumber(seq_text)
   local current = installed[inventory_key] or
-      (any_cached and redis.call('HGET', inventory_key, 'quantity'))
+      (any_keys and redis.call('HGET', inventory_key, 'quantity'))
   if current then
-    return 'cached', current
+    return 'c', current
   end
   if tonumber(inflight[i] or '0') > 0 then
-    return 'inflight'
+    return 'i'
   end
   if (persisted[i] or '0') ~= persisted_before then
-    return 'retry'
+    return 'r'
   end
   local later = 0
-  local recent = any_recent and redis.call('HGETALL', recent_key) or {}
+  local recent = any_keys and redis.call('HGETALL', recent_key) or {}
   for j = 1, #recent, 2 do
     local field, value = recent[j], recent[j + 1]
     if field == 'overflow' then
       if tonumber(value) > seq then
-        return 'retry'
+        return 'r'
       end
     elseif tonumber(field) > seq then
       -- Not a number: an insert, a delete or a malformed row ('I', 'D', 'R'): read again.
       local delta = tonumber(value)
       if delta == nil or quantity == '' then
-        return 'retry'
+        return 'r'
       end
       later = later + delta
     end
@@ -80,10 +73,12 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
     if absent_ttl > 0 then
       redis.call('SET', absent_key, '1', 'PX', absent_ttl)
     end
-    return 'absent'
+    return 'a'
   end
+  local code = 'F'
   if later ~= 0 then
     quantity = string.format('%d', tonumber(quantity) + later)
+    code = 'f'
   end
   redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', quantity)
   installed[inventory_key] = quantity
@@ -94,24 +89,30 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
     unpositioned[#unpositioned + 1] = sku
   end
   filled_absent_keys[#filled_absent_keys + 1] = absent_key
-  return 'filled', quantity
+  if code == 'F' then
+    return code
+  end
+  return code, quantity
 end
 
-local replies = {}
+local codes, replies = {}, {''}
 for i = 1, count do
   local k, a = 3 * i + 1, 4 * i - 2
-  local outcome, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
-                                 ARGV[a + 2], ARGV[a + 3])
-  replies[#replies + 1] = outcome
-  replies[#replies + 1] = quantity or ''
+  local code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
+                              ARGV[a + 2], ARGV[a + 3])
+  codes[i] = code
+  if quantity then
+    replies[#replies + 1] = quantity
+  end
 end
+replies[1] = table.concat(codes)
 if #positions > 0 then
   redis.call('HSET', fillpos_key, unpack(positions))
 end
 if #unpositioned > 0 then
   redis.call('HDEL', fillpos_key, unpack(unpositioned))
 end
-if #filled_absent_keys > 0 then
+if any_keys and #filled_absent_keys > 0 then
   redis.call('DEL', unpack(filled_absent_keys))
 end
 return replies

@@ -157,6 +157,61 @@ redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs) const
   return call;
 }
 
+void CacheFiller::ReadFillReply(const redis::Value& reply, std::span<const FillInput> inputs,
+                                std::span<FillResult> results) {
+  redis::ThrowIfError(reply, "fill");
+  // One letter per SKU, then the quantities of the SKUs answered 'f' or 'c' (fill.lua's header).
+  const auto& elements = reply.AsArray();
+  const std::string& codes = elements.empty() ? std::string() : elements.front().AsString();
+  if (codes.size() != inputs.size()) {
+    throw PermanentError(
+        fmt::format("fill.lua answered {} outcomes for {} SKUs", codes.size(), inputs.size()));
+  }
+  std::size_t next_quantity = 1;
+  auto quantity = [&](const std::string& sku) {
+    if (next_quantity >= elements.size()) {
+      throw PermanentError(
+          fmt::format("fill.lua answered too few quantities ({} elements for {} SKUs)",
+                      elements.size(), inputs.size()));
+    }
+    return ParseQuantity(elements[next_quantity++].AsString(), sku);
+  };
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    auto& result = results[i];
+    switch (codes[i]) {
+      case 'F':
+        if (!inputs[i].snapshot.quantity) {
+          throw PermanentError(fmt::format(
+              "fill.lua filled SKU \"{}\", which the database did not have", inputs[i].sku));
+        }
+        result = {.outcome = FillOutcome::kFilled, .quantity = *inputs[i].snapshot.quantity};
+        break;
+      case 'f':
+        result = {.outcome = FillOutcome::kFilled, .quantity = quantity(inputs[i].sku)};
+        break;
+      case 'c':
+        result = {.outcome = FillOutcome::kCached, .quantity = quantity(inputs[i].sku)};
+        break;
+      case 'a':
+        result.outcome = FillOutcome::kAbsent;
+        break;
+      case 'i':
+        result.outcome = FillOutcome::kInflight;
+        break;
+      case 'r':
+        result.outcome = FillOutcome::kRetry;
+        break;
+      default:
+        throw PermanentError(fmt::format("fill.lua answered an unknown outcome '\\x{:02x}'",
+                                         static_cast<unsigned char>(codes[i])));
+    }
+  }
+  if (next_quantity != elements.size()) {
+    throw PermanentError(fmt::format("fill.lua answered {} elements for {} quantities",
+                                     elements.size(), next_quantity - 1));
+  }
+}
+
 std::vector<FillResult> CacheFiller::Install(std::span<const FillInput> inputs,
                                              std::chrono::steady_clock::time_point read_started) {
   std::vector<FillResult> results(inputs.size());
@@ -172,33 +227,11 @@ std::vector<FillResult> CacheFiller::Install(std::span<const FillInput> inputs,
     auto conn = redis_.Acquire();
     replies = scripts_.fill.RunMany(*conn, calls);
   }
-  static const std::map<std::string, FillOutcome, std::less<>> kOutcomes = {
-      {"cached", FillOutcome::kCached},
-      {"filled", FillOutcome::kFilled},
-      {"absent", FillOutcome::kAbsent},
-      {"inflight", FillOutcome::kInflight},
-      {"retry", FillOutcome::kRetry}};
   for (std::size_t call = 0; call < calls.size(); ++call) {
-    redis::ThrowIfError(replies[call], "fill");
-    const auto& elements = replies[call].AsArray();
     const std::size_t first = call * kSkusPerCall;
     const std::size_t count = std::min(kSkusPerCall, inputs.size() - first);
-    if (elements.size() != 2 * count) {
-      throw PermanentError(
-          fmt::format("fill.lua answered {} elements for {} SKUs", elements.size(), count));
-    }
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::string& outcome = elements[2 * i].AsString();
-      auto known = kOutcomes.find(outcome);
-      if (known == kOutcomes.end()) {
-        throw PermanentError(fmt::format("fill.lua answered an unknown outcome \"{}\"", outcome));
-      }
-      auto& result = results[first + i];
-      result.outcome = known->second;
-      if (result.outcome == FillOutcome::kCached || result.outcome == FillOutcome::kFilled) {
-        result.quantity = ParseQuantity(elements[2 * i + 1].AsString(), inputs[first + i].sku);
-      }
-    }
+    ReadFillReply(replies[call], inputs.subspan(first, count),
+                  std::span(results).subspan(first, count));
   }
   return results;
 }

@@ -95,6 +95,11 @@ class CacheFiller {
   /// SKUs per fill.lua call: bounds how long one call holds Redis (about a millisecond).
   static constexpr std::size_t kSkusPerCall = 200;
 
+  /// Turns one fill.lua reply for `inputs` into `results`; a reply of another shape throws
+  /// `PermanentError`.
+  static void ReadFillReply(const redis::Value& reply, std::span<const FillInput> inputs,
+                            std::span<FillResult> results);
+
  private:
   std::optional<std::int64_t> FillOnce(const std::string& sku);
   /// One attempt; nullopt result means "try again".
