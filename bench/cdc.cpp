@@ -60,10 +60,6 @@ struct Options {
 // SKU names and seed quantities, as the seeding statement makes them.
 std::string SkuName(std::int64_t i) { return fmt::format("SKU-{:07}", i); }
 
-double Ms(Clock::duration duration) {
-  return std::chrono::duration<double, std::milli>(duration).count();
-}
-
 // Seeds the SKUs as persisted rows (marked as coming from Redis, so no outbox rows).
 void Seed(const bench::Servers& servers, std::int64_t skus) {
   const auto start = Clock::now();
@@ -197,7 +193,7 @@ json MeasureWarm(redis::Pool& pool, db::Store& store, core::Scripts& scripts,
 // ---- drain -----------------------------------------------------------------------------------
 
 json MeasureDrain(const bench::Servers& servers, redis::Pool& pool, db::Store& store,
-                  const Options& options, Check& check) {
+                  Check& check) {
   auto conn = pool.Acquire();
   db::detail::PgConnection pg(servers.database_url);
   const db::OutboxPosition start_position = syncer::ReadSyncState(*conn).cursor;
@@ -479,7 +475,7 @@ int Run(int argc, char** argv) {
     core::Warmer(pool, store, filler).WarmAll({});
   }
   if (options.only.contains("drain")) {
-    results.push_back(MeasureDrain(servers, pool, store, options, check));
+    results.push_back(MeasureDrain(servers, pool, store, check));
     PrintResult(results.back());
   }
   if (options.only.contains("propagation")) {
