@@ -24,6 +24,7 @@ const std::array kMigrations = {
     Migration{1, "init", sql::k001Init},
     Migration{2, "inventory_fillfactor", sql::k002InventoryFillfactor},
     Migration{3, "outbox", sql::k003Outbox},
+    Migration{4, "truncate_capture", sql::k004TruncateCapture},
 };
 
 // Any fixed number shared by all invsync processes; serialises concurrent migrators.

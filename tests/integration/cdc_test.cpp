@@ -150,6 +150,29 @@ TEST_F(CdcTest, BackOfficeUpdateSetInsertAndDeleteAreVisibleWithinOneSecond) {
   EXPECT_EQ(Unapplied(), 0);
 }
 
+TEST_F(CdcTest, EmptyingTheTableIsCapturedLikeDeletingEveryRow) {
+  Insert("A", 10);
+  Insert("B", 20);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  Running running(syncer);
+  ASSERT_EQ(Get("A"), 10);
+  ASSERT_EQ(Get("B"), 20);
+
+  // PostgreSQL fires no row triggers for TRUNCATE (a statement trigger records the deletes);
+  // SQLite has no TRUNCATE, and its DELETE without WHERE fires them as long as a trigger exists.
+  Sql(TestOnSqlite() ? "DELETE FROM inventory" : "TRUNCATE inventory");
+  EXPECT_TRUE(TimeUntilVisible("A", std::nullopt)) << "A still sells after the table was emptied";
+  EXPECT_TRUE(TimeUntilVisible("B", std::nullopt)) << "B still sells after the table was emptied";
+  EXPECT_EQ(RedisQuantity("A"), std::nullopt);
+  EXPECT_EQ(RedisQuantity("B"), std::nullopt);
+
+  // The table refilled afterwards is seen as usual.
+  Insert("A", 5);
+  EXPECT_TRUE(TimeUntilVisible("A", 5)) << "a row inserted after the truncation is not visible";
+  running.Stop();
+  EXPECT_EQ(Unapplied(), 0);
+}
+
 TEST_F(CdcTest, PersisterWritesDoNotEchoBackThroughTheOutbox) {
   ASSERT_EQ(stock().Set("A", 100, "seed").status, core::StockStatus::kOk);
   for (int i = 0; i < 20; ++i) {
