@@ -45,7 +45,7 @@ struct Settings {
   int persister_batch_size = 2000;
   /// Several overlap one batch's database commit with other batches' Redis reads and acks.
   int persister_threads = 4;
-  std::chrono::milliseconds persister_batch_wait{5};
+  std::chrono::milliseconds persister_batch_wait{50};
   std::chrono::milliseconds persister_claim_idle{std::chrono::seconds(30)};
   std::chrono::milliseconds persister_max_backoff{std::chrono::seconds(5)};
   // [syncer]

@@ -26,7 +26,11 @@ using FaultHook = std::function<void(FaultPoint, std::span<const db::StockEvent>
 struct PersisterOptions {
   std::string consumer;  ///< consumer name in the group; empty: "<host>-<pid>-<n>"
   int batch_size = 1000;
-  std::chrono::milliseconds batch_wait{5};      ///< wait this long to fill a batch
+  /// Wait this long to fill a batch. At moderate rates (a few thousand events/s) a short wait
+  /// makes many small transactions whose fixed cost dominates the database's CPU: 50 ms instead
+  /// of 5 ms gave the catalogue benchmark 16-22% more operations/s on a 2-CPU machine, for at
+  /// most 50 ms more persistence lag. A full batch is written at once.
+  std::chrono::milliseconds batch_wait{50};
   std::chrono::milliseconds claim_idle{30000};  ///< claim entries another consumer left this long
   std::chrono::milliseconds max_backoff{5000};  ///< longest pause between database retries
   std::chrono::milliseconds poll{500};          ///< longest blocking read when idle

@@ -65,7 +65,7 @@ TEST(ConfigLoadTest, NothingSetGivesDefaults) {
   const Settings settings = Load(std::nullopt, {}, {});
   EXPECT_EQ(settings, Settings{});
   EXPECT_EQ(settings.redis_url, "");  // invsync runs its own
-  EXPECT_EQ(settings.persister_batch_wait, 5ms);
+  EXPECT_EQ(settings.persister_batch_wait, 50ms);
   EXPECT_EQ(settings.stock_idempotency_retention, std::chrono::hours(24 * 7));
 }
 
