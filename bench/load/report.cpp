@@ -181,8 +181,9 @@ std::string Stores(const std::map<std::string, json>& r) {
        {std::pair{"flash-sale", "orders_per_s"}, std::pair{"catalogue", "requests_per_s"}}) {
     const auto at = json::json_pointer(std::string("/") + rate_field);
     const double postgres = Number(Get(r, fmt::format("{}-invsync", scenario)), at);
-    for (const auto& [store, name] : {std::pair{"PostgreSQL", fmt::format("{}-invsync", scenario)},
-                                      std::pair{"SQLite", fmt::format("{}-invsync-sqlite", scenario)}}) {
+    for (const auto& [store, name] :
+         {std::pair{"PostgreSQL", fmt::format("{}-invsync", scenario)},
+          std::pair{"SQLite", fmt::format("{}-invsync-sqlite", scenario)}}) {
       const json& doc = Get(r, name);
       const double lag = Number(doc, "/persist_lag_max_ms"_json_pointer);
       if (std::string_view(store) == "SQLite") {

@@ -94,8 +94,9 @@ void SeedSqlite(const std::string& database_url, const std::map<std::string, std
   db::detail::SqliteConnection sqlite(SqlitePath(database_url), std::chrono::seconds(30));
   db::detail::InWriteTransaction(sqlite, [&] {
     db::detail::SqliteStatement insert(
-        sqlite, "INSERT INTO inventory (sku, quantity) VALUES (?, ?) ON CONFLICT (sku) DO "
-                "UPDATE SET quantity = excluded.quantity");
+        sqlite,
+        "INSERT INTO inventory (sku, quantity) VALUES (?, ?) ON CONFLICT (sku) DO "
+        "UPDATE SET quantity = excluded.quantity");
     for (const auto& [sku, quantity] : stock) {
       insert.Bind(1, sku).Bind(2, quantity).Run();
     }

@@ -41,9 +41,7 @@ class ForwardingStore : public Store {
     return inner_.AuditStock(skus, after);
   }
   std::unique_ptr<ChangeFeed> OpenChangeFeed() override { return inner_.OpenChangeFeed(); }
-  std::optional<std::string> ReadStreamHighWater() override {
-    return inner_.ReadStreamHighWater();
-  }
+  std::optional<std::string> ReadStreamHighWater() override { return inner_.ReadStreamHighWater(); }
   bool Ping() override { return inner_.Ping(); }
 
  protected:

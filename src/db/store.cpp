@@ -1,9 +1,10 @@
-#include <fmt/format.h>
-
-#include "common/numbers.hpp"
 #include "db/store.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "common/numbers.hpp"
 
 namespace invsync::db {
 

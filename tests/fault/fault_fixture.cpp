@@ -1,9 +1,6 @@
 #include "fault_fixture.hpp"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -64,18 +61,6 @@ bool WaitGone(pid_t pid, std::chrono::milliseconds limit) {
       limit);
 }
 
-std::uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 void FaultTest::SetUp() {
   ServersTest::SetUp();
   ASSERT_FALSE(testing::TestOnSqlite()) << "the fault schedules run on PostgreSQL only";
@@ -102,7 +87,7 @@ void FaultTest::CreateStock(int count, std::int64_t quantity) {
 
 std::size_t FaultTest::StartServe(std::vector<std::string> extra, std::vector<std::string> env) {
   ServeInstance instance;
-  instance.port = FreePort();
+  instance.port = testing::FreePort();
   instance.args = {"--listen",
                    fmt::format("127.0.0.1:{}", instance.port),
                    "--log-level",

@@ -83,7 +83,5 @@ class FaultTest : public testing::ServersTest {
 pid_t ReadPidFile(const std::string& path);
 /// Waits until `pid` is gone or a zombie (not our child: cannot be reaped here).
 bool WaitGone(pid_t pid, std::chrono::milliseconds limit);
-/// A free TCP port on 127.0.0.1 (bound to port 0 and released).
-std::uint16_t FreePort();
 
 }  // namespace invsync::fault

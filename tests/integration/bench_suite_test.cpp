@@ -1,10 +1,7 @@
 // The benchmark suite's scenarios end to end: a tiny flash sale through a real `invsync serve`
 // and through the db-only and naive-cache peers, each audited as scripts/bench-suite audits them.
 // invsync's scenarios run on both stores; the peers and the back office's SQL on PostgreSQL only.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -22,19 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-// A port nothing listens on right now (the kernel's pick for port 0, released at once).
-std::uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), length), 0);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 class BenchSuiteTest : public ServersTest {
  protected:

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -56,5 +57,9 @@ Outcome RunInvsync(const std::string& binary, const std::vector<std::string>& ar
 
 /// Number of lines (newline characters) in `text`.
 int CountLines(const std::string& text);
+
+/// A port nothing listens on right now on 127.0.0.1 (the kernel's pick for port 0, released at
+/// once).
+std::uint16_t FreePort();
 
 }  // namespace invsync::testing
