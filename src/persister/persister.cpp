@@ -83,6 +83,7 @@ void Persister::Run(const std::stop_token& stop) {
       if (reader_.broken()) {
         try {
           reader_ = redis_.Dedicated();
+          read_timeout_ = std::chrono::milliseconds(0);
         } catch (const Error&) {
           // Redis still down: the next round tries again.
         }
@@ -107,7 +108,7 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
     epoch_ = TakeEpoch();
   }
   const std::string epoch = epoch_;  // as it was before the read
-  std::vector<Entry> entries = ReadBatch(block);
+  std::vector<Entry> entries = ReadBatch(block, stop);
   if (entries.empty()) {
     Housekeep();
     return 0;
@@ -205,7 +206,8 @@ std::int64_t Persister::DropStockKeys() {
   return dropped;
 }
 
-std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds block) {
+std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds block,
+                                                   const std::stop_token& stop) {
   std::vector<Entry> entries;
   const auto now = std::chrono::steady_clock::now();
   if (claim_all_now_ || claim_cursor_ != "0-0" || now - last_claim_ > options_.claim_idle / 2) {
@@ -213,30 +215,48 @@ std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds blo
     Claim(entries);
   }
   const std::string group(Keys::kPersisterGroup);
-  auto read = [&](std::chrono::milliseconds wait) {
+  auto read = [&](std::optional<std::chrono::milliseconds> wait) {
     std::string count = std::to_string(options_.batch_size - static_cast<int>(entries.size()));
-    std::string block_ms = std::to_string(std::max<std::int64_t>(1, wait.count()));
-    reader_.SetTimeout(wait + options_.redis_timeout);
+    if (!wait) {
+      SetReadTimeout(options_.redis_timeout);
+      ReadInto(entries, {"XREADGROUP", "GROUP", group, options_.consumer, "COUNT", count, "STREAMS",
+                         Keys::kEvents, ">"});
+      return;
+    }
+    std::string block_ms = std::to_string(std::max<std::int64_t>(1, wait->count()));
+    SetReadTimeout(*wait + options_.redis_timeout);
     ReadInto(entries, {"XREADGROUP", "GROUP", group, options_.consumer, "COUNT", count, "BLOCK",
                        block_ms, "STREAMS", Keys::kEvents, ">"});
   };
   if (entries.empty()) {
     read(block);
   }
+  // The rest of the batch is gathered by a few reads a quarter of batch_wait apart. A blocking
+  // read returns as soon as anything arrived: under steady load that is a handful of events per
+  // read, and the reads (each a Redis call and a wake-up of this thread) cost more than the batch.
   const auto deadline = std::chrono::steady_clock::now() + options_.batch_wait;
+  const auto pause = std::max(std::chrono::milliseconds(1), options_.batch_wait / 4);
   while (!entries.empty() && static_cast<int>(entries.size()) < options_.batch_size) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    if (left.count() <= 0 || stop.stop_requested()) {
       break;
     }
+    PauseUnlessStopped(std::min(pause, left), stop);
     std::size_t before = entries.size();
-    read(left);
+    read(std::nullopt);
     if (entries.size() == before) {
-      break;
+      break;  // the traffic stopped: persist what there is now
     }
   }
   return entries;
+}
+
+void Persister::SetReadTimeout(std::chrono::milliseconds timeout) {
+  if (timeout != read_timeout_) {
+    reader_.SetTimeout(timeout);  // a system call: made only when the timeout changes
+    read_timeout_ = timeout;
+  }
 }
 
 Persister::Entry Persister::FromStream(StreamEntry&& decoded) {

@@ -92,7 +92,8 @@ class Persister {
   /// An entry to work on; one that could not be decoded is dead-lettered.
   static Entry FromStream(StreamEntry&& decoded);
   void EnsureGroup();
-  std::vector<Entry> ReadBatch(std::chrono::milliseconds block);
+  std::vector<Entry> ReadBatch(std::chrono::milliseconds block, const std::stop_token& stop);
+  void SetReadTimeout(std::chrono::milliseconds timeout);
   void ReadInto(std::vector<Entry>& entries, const std::vector<std::string_view>& command);
   void Claim(std::vector<Entry>& entries);
   void ForgetIdleConsumers();
@@ -122,6 +123,7 @@ class Persister {
   FaultHook hook_;
   core::Scripts scripts_;
   redis::Connection reader_;
+  std::chrono::milliseconds read_timeout_{0};  ///< last set on reader_ (0: not set by us)
   PersisterCounters counters_;
   std::chrono::steady_clock::time_point last_claim_{};
   std::string claim_cursor_ = "0-0";  ///< where the next XAUTOCLAIM scan of the pending list starts
