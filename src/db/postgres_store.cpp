@@ -25,6 +25,7 @@ const std::array kMigrations = {
     Migration{2, "inventory_fillfactor", sql::k002InventoryFillfactor},
     Migration{3, "outbox", sql::k003Outbox},
     Migration{4, "truncate_capture", sql::k004TruncateCapture},
+    Migration{5, "capture_condition", sql::k005CaptureCondition},
 };
 
 // Any fixed number shared by all invsync processes; serialises concurrent migrators.
