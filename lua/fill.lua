@@ -28,14 +28,24 @@ local skus = {}
 for i = 1, count do
   skus[i] = ARGV[4 * i - 2]
 end
-local inflight = redis.call('HMGET', inflight_key, unpack(skus))
-local persisted = redis.call('HMGET', persisted_key, unpack(skus))
+-- With many SKUs (a warm), a shared hash that does not exist (a fresh or emptied Redis, where a
+-- warm usually runs) is found with one EXISTS instead of passing every SKU to HMGET or HDEL.
+local many = count >= 8
+local function counts_in(key)
+  if many and redis.call('EXISTS', key) == 0 then
+    return {}
+  end
+  return redis.call('HMGET', key, unpack(skus))
+end
+local inflight = counts_in(inflight_key)
+local persisted = counts_in(persisted_key)
+local had_positions = not many or redis.call('EXISTS', fillpos_key) == 1
 local positions, unpositioned, filled_absent_keys = {}, {}, {}
 
 -- With many SKUs (a warm), one EXISTS over all their keys (stock, absent marker, recent changes)
 -- usually answers 0: then no SKU needs its own HGET or HGETALL, and no marker needs deleting. Keys
 -- this call installs are remembered, in case a SKU is listed twice.
-local any_keys = count < 8 or redis.call('EXISTS', unpack(KEYS, 4, #KEYS)) > 0
+local any_keys = not many or redis.call('EXISTS', unpack(KEYS, 4, #KEYS)) > 0
 local installed = {}
 
 local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, persisted_before,
@@ -85,10 +95,12 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
   if seq > 0 then
     positions[#positions + 1] = sku
     positions[#positions + 1] = seq_text
-  else
-    unpositioned[#unpositioned + 1] = sku
+  elseif had_positions then
+    unpositioned[#unpositioned + 1] = sku  -- a position an earlier fill left is dropped
   end
-  filled_absent_keys[#filled_absent_keys + 1] = absent_key
+  if any_keys then
+    filled_absent_keys[#filled_absent_keys + 1] = absent_key
+  end
   if code == 'F' then
     return code
   end
@@ -112,7 +124,7 @@ end
 if #unpositioned > 0 then
   redis.call('HDEL', fillpos_key, unpack(unpositioned))
 end
-if any_keys and #filled_absent_keys > 0 then
+if #filled_absent_keys > 0 then
   redis.call('DEL', unpack(filled_absent_keys))
 end
 return replies
