@@ -404,6 +404,11 @@ void Server::Impl::Accept() {
       beast::error_code ignored;
       socket.close(ignored);  // over the limit: refuse rather than queue
     } else {
+      // Each answer leaves at once: with Nagle's algorithm, a client that pipelines requests
+      // would have an answer held back until the one before it is acknowledged (which a
+      // delayed ACK can hold for tens of milliseconds).
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       std::make_shared<Session>(std::move(socket), *this, home)->Begin();
     }
     Accept();
