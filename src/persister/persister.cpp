@@ -215,18 +215,20 @@ std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds blo
     Claim(entries);
   }
   const std::string group(Keys::kPersisterGroup);
+  // A read with `wait` blocks up to that long for the first entry; one without returns at once.
   auto read = [&](std::optional<std::chrono::milliseconds> wait) {
-    std::string count = std::to_string(options_.batch_size - static_cast<int>(entries.size()));
-    if (!wait) {
-      SetReadTimeout(options_.redis_timeout);
-      ReadInto(entries, {"XREADGROUP", "GROUP", group, options_.consumer, "COUNT", count, "STREAMS",
-                         Keys::kEvents, ">"});
-      return;
+    const std::string count =
+        std::to_string(options_.batch_size - static_cast<int>(entries.size()));
+    const auto blocking = wait.value_or(std::chrono::milliseconds(0));
+    const std::string block_ms = std::to_string(std::max<std::int64_t>(1, blocking.count()));
+    std::vector<std::string_view> command{"XREADGROUP",      "GROUP", group,
+                                          options_.consumer, "COUNT", count};
+    if (wait) {
+      command.insert(command.end(), {"BLOCK", block_ms});
     }
-    std::string block_ms = std::to_string(std::max<std::int64_t>(1, wait->count()));
-    SetReadTimeout(*wait + options_.redis_timeout);
-    ReadInto(entries, {"XREADGROUP", "GROUP", group, options_.consumer, "COUNT", count, "BLOCK",
-                       block_ms, "STREAMS", Keys::kEvents, ">"});
+    command.insert(command.end(), {"STREAMS", Keys::kEvents, ">"});
+    SetReadTimeout(blocking + options_.redis_timeout);
+    ReadInto(entries, command);
   };
   if (entries.empty()) {
     read(block);
