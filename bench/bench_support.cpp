@@ -4,12 +4,14 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
@@ -163,6 +165,34 @@ void Checkpoint(const std::string& database_url) {
   } catch (const PermanentError&) {
     // Needs a superuser or pg_checkpoint; without it runs are only a little noisier.
   }
+}
+
+void CompactAof(redis::Connection& connection) {
+  auto persistence = [&] { return connection.Command({"INFO", "persistence"}).AsString(); };
+  auto busy = [](const std::string& info) {
+    return InfoField(info, "aof_rewrite_in_progress") > 0 ||
+           InfoField(info, "aof_rewrite_scheduled") > 0;
+  };
+  std::string info = persistence();
+  if (InfoField(info, "aof_enabled") == 0) {
+    return;
+  }
+  // A rewrite already running started from older data: let it finish, then start ours.
+  for (int round = 0; round < 2; ++round) {
+    while (busy(info)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      info = persistence();
+    }
+    if (round == 0) {
+      connection.Command({"BGREWRITEAOF"});
+      info = persistence();
+    }
+  }
+}
+
+std::int64_t AofRewrites(redis::Connection& connection) {
+  return static_cast<std::int64_t>(
+      InfoField(connection.Command({"INFO", "persistence"}).AsString(), "aof_rewrites"));
 }
 
 double RedisCpuSeconds(redis::Connection& connection) {

@@ -66,6 +66,13 @@ void ResetState(const Servers& servers);
 /// the next timed section.
 void Checkpoint(const std::string& database_url);
 
+/// Rewrites Redis's append-only file now (BGREWRITEAOF) and waits until it is done, so that a
+/// rewrite owed to the setup's writes does not land inside the next timed section. Returns at
+/// once if the append-only file is off.
+void CompactAof(redis::Connection& connection);
+/// Append-only file rewrites Redis has completed since it started (INFO persistence).
+[[nodiscard]] std::int64_t AofRewrites(redis::Connection& connection);
+
 /// CPU seconds (user + system) Redis reports having used so far (INFO cpu).
 [[nodiscard]] double RedisCpuSeconds(redis::Connection& connection);
 /// CPU seconds (user + system) this process has used so far, all threads.

@@ -356,6 +356,38 @@ TEST_F(PersisterTest, KilledPersisterProcessMidBatchIsRecovered) {
   ExpectPersistedExactlyOnce(sales);
 }
 
+// A persister stalled after its commit for longer than the claim time has its batch claimed,
+// persisted again (duplicates) and acknowledged by another. Its own late acknowledgement must then
+// count nothing: each event lowers its SKU's in-flight count and raises its persisted count once.
+TEST_F(PersisterTest, LateAcknowledgementOfABatchAnotherPersisterTookOverCountsNothingTwice) {
+  SeedSkus();
+  const Sales sales = PlaceOrders(stock(), "o", 400, 4);
+  ASSERT_EQ(sales.failed, 0);
+  persister_options.claim_idle = 200ms;
+  Recovery takeover;
+  std::size_t stalled_batch = 0;
+  auto stall = [&](FaultPoint at, std::span<const db::StockEvent> events) {
+    if (at != FaultPoint::kAfterCommit || stalled_batch > 0) {
+      return;
+    }
+    stalled_batch = events.size();
+    std::this_thread::sleep_for(300ms);  // the batch is now idle for longer than claim_idle
+    takeover = RecoverWithNewPersister();
+  };
+  persister::Persister stalled(pool(), store(), persister_options, stall);
+  static_cast<void>(stalled.RunOnce(50ms));
+
+  ASSERT_EQ(stalled_batch, static_cast<std::size_t>(sales.accepted + kSeedEvents));
+  EXPECT_EQ(takeover.duplicate_rows, sales.accepted + kSeedEvents)
+      << "the other persister took the whole committed batch over";
+  EXPECT_EQ(stalled.counters().events.load(), sales.accepted + kSeedEvents);
+  ExpectPersistedExactlyOnce(sales);
+  for (const auto& sku : kSkus) {
+    const std::int64_t events = sales.orders.contains(sku) ? sales.orders.at(sku) + 1 : 1;
+    EXPECT_EQ(Redis({"HGET", Keys::kPersisted, sku}).AsString(), std::to_string(events)) << sku;
+  }
+}
+
 TEST_F(PersisterTest, PostgresOutageKeepsOrdersFlowingAndPersistsEverythingOnce) {
   SeedSkus();
   DatabaseOutage outage;
