@@ -50,7 +50,7 @@ double Rate(const json& doc) {
 }
 
 bool Clean(const json& doc) {
-  return !doc.is_object() || !doc.contains("audit") || doc["audit"]["clean"].get<bool>();
+  return !doc.is_object() || !doc.contains("audit") || doc["audit"].value("clean", false);
 }
 
 // The result standing for the repetitions of one run (see LoadResults).
@@ -59,8 +59,12 @@ json Representative(const std::vector<json>& reps) {
   for (std::size_t i = 0; i < reps.size(); ++i) {
     order[i] = i;
   }
+  auto rate = [&](std::size_t i) {  // a run without a figure (it failed) sorts first
+    const double value = Rate(reps[i]);
+    return std::isfinite(value) ? value : -1.0;
+  };
   std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return Rate(reps[a]) < Rate(reps[b]); });
+            [&](std::size_t a, std::size_t b) { return rate(a) < rate(b); });
   std::size_t chosen = order[(order.size() - 1) / 2];
   for (std::size_t i = 0; i < reps.size(); ++i) {
     if (!Clean(reps[i])) {
