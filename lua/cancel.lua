@@ -8,7 +8,24 @@ local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
 local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
 local lines = #KEYS - 3
 
-local record = redis.call('HMGET', order_key, 'lines', 'status', 'cancel_remaining')
+-- The order record: see deduct.lua.
+local function read_order(key)
+  local text = redis.pcall('GET', key)
+  if type(text) == 'table' then  -- WRONGTYPE: a hash record (of another type, HMGET fails too)
+    return redis.call('HMGET', key, 'lines', 'status', 'remaining', 'cancel_remaining')
+  end
+  if not text then
+    return {}
+  end
+  local record = {string.match(text, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')}
+  if not record[1] then
+    -- Not ours: taking it for "no order" could deduct an order twice.
+    error(redis.error_reply('malformed order record at ' .. key))
+  end
+  return record
+end
+
+local record = read_order(order_key)
 if not record[1] then
   return {'not_found'}
 end
@@ -16,7 +33,7 @@ if record[1] ~= canonical then
   return {'stale'}
 end
 if record[2] == 'cancelled' then
-  return {'already', record[3]}
+  return {'already', record[4]}
 end
 
 local missing = {'not_cached'}
@@ -43,8 +60,10 @@ for i = 1, lines do
   redis.call('HINCRBY', inflight_key, sku, 1)
 end
 local remaining_text = table.concat(remaining, '\n')
-redis.call('HSET', order_key, 'status', 'cancelled', 'cancel_remaining', remaining_text)
-redis.call('PEXPIRE', order_key, retention_ms)
+-- Rewritten whole, so a hash record of an earlier version becomes a string record here.
+redis.call('SET', order_key,
+           canonical .. '\tcancelled\t' .. (record[3] or '') .. '\t' .. remaining_text, 'PX',
+           retention_ms)
 local id = redis.call('XADD', stream_key, '*', 'kind', 'cancel', 'ref', order_id,
                       'deltas', table.concat(deltas, '\n'))
 return {'ok', remaining_text, id}

@@ -37,9 +37,12 @@ std::vector<LineResult> WithRemaining(const std::vector<Line>& lines, const std:
   return results;
 }
 
-OrderState ToState(const redis::Value& value) {
-  return value.AsOptionalString().value_or("") == "cancelled" ? OrderState::kCancelled
-                                                              : OrderState::kDeducted;
+OrderState ToState(std::string_view status) {
+  return status == "cancelled" ? OrderState::kCancelled : OrderState::kDeducted;
+}
+
+OrderState ToState(const redis::Value& status) {
+  return ToState(status.AsOptionalString().value_or(""));
 }
 
 redis::ScriptCall OrderCall(const Keys& keys, std::string_view order_id,
@@ -263,14 +266,14 @@ OrderResult StockService::Cancel(std::string_view order_id) {
     std::vector<Line> lines;
     {
       auto conn = redis_.Acquire();
-      auto record = conn->Command({"HGET", order_key, "lines"}).AsOptionalString();
+      auto record = ReadStoredOrder(*conn, order_key);
       if (!record) {
         result.status = StockStatus::kUnknownOrder;
         return result;
       }
-      lines = ParseOrderRecord(*record);
+      lines = ParseOrderRecord(record->lines);
       reply = scripts_.cancel.Run(
-          *conn, OrderCall(keys_, order_id, lines, *record, options_.idempotency_retention));
+          *conn, OrderCall(keys_, order_id, lines, record->lines, options_.idempotency_retention));
     }
     const std::string& outcome = reply.At(0).AsString();
     result.state = OrderState::kCancelled;
@@ -304,21 +307,19 @@ OrderResult StockService::GetOrder(std::string_view order_id) {
     result.invalid = std::move(error);
     return result;
   }
-  redis::Value record;
+  std::optional<StoredOrder> record;
   {
     auto conn = redis_.Acquire();
-    record = conn->Command(
-        {"HMGET", Keys::Order(order_id), "lines", "status", "remaining", "cancel_remaining"});
+    record = ReadStoredOrder(*conn, Keys::Order(order_id));
   }
-  auto lines_text = record.At(0).AsOptionalString();
-  if (!lines_text) {
+  if (!record) {
     result.status = StockStatus::kUnknownOrder;
     return result;
   }
-  result.state = ToState(record.At(1));
-  const auto& remaining = result.state == OrderState::kCancelled ? record.At(3) : record.At(2);
-  result.lines =
-      WithRemaining(ParseOrderRecord(*lines_text), remaining.AsOptionalString().value_or(""));
+  result.state = ToState(record->status);
+  result.lines = WithRemaining(
+      ParseOrderRecord(record->lines),
+      result.state == OrderState::kCancelled ? record->cancel_remaining : record->remaining);
   return result;
 }
 

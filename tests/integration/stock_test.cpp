@@ -195,6 +195,60 @@ TEST_F(StockTest, CancelReturnsStockOnceAndReportsUnknownOrders) {
   EXPECT_EQ(RedisQuantity("A"), 10);
 }
 
+TEST_F(StockTest, OrderRecordIsOneStringThatExpiresAfterTheRetention) {
+  SeedDatabase("A", 10);
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 4}}).status, StockStatus::kOk);
+  EXPECT_EQ(Redis({"TYPE", "invsync:order:o1"}).AsString(), "string");
+  const auto ttl = Redis({"PTTL", "invsync:order:o1"}).AsInteger();
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, stock_options.idempotency_retention.count());
+  ASSERT_EQ(stock().Cancel("o1").status, StockStatus::kOk);
+  EXPECT_EQ(Redis({"TYPE", "invsync:order:o1"}).AsString(), "string");
+  EXPECT_GT(Redis({"PTTL", "invsync:order:o1"}).AsInteger(), 0);
+}
+
+// Earlier versions wrote order records as hashes; those written before an upgrade keep their
+// meaning until their retention ends: a replay is a replay, other lines a conflict, and a cancel
+// returns the stock once.
+TEST_F(StockTest, OrderRecordsAnEarlierVersionWroteAsHashesAreStillHonoured) {
+  SeedDatabase("A", 10);
+  ASSERT_EQ(stock().Get("A").quantity, 10);
+  Redis({"HINCRBY", "inventory:A", "quantity", "-4"});  // what the earlier deduction did
+  Redis({"HSET", "invsync:order:old", "lines", "A 4\n", "status", "deducted", "remaining", "6"});
+  Redis({"PEXPIRE", "invsync:order:old", "60000"});
+
+  auto replay = stock().Deduct("old", {{"A", 4}});
+  ASSERT_EQ(replay.status, StockStatus::kOk);
+  EXPECT_TRUE(replay.replayed);
+  EXPECT_EQ(replay.lines[0].remaining, 6);
+  EXPECT_EQ(stock().Deduct("old", {{"A", 5}}).status, StockStatus::kOrderConflict);
+  EXPECT_EQ(stock().GetOrder("old").state, core::OrderState::kDeducted);
+  EXPECT_EQ(RedisQuantity("A"), 6);
+
+  auto cancel = stock().Cancel("old");
+  ASSERT_EQ(cancel.status, StockStatus::kOk);
+  EXPECT_FALSE(cancel.replayed);
+  EXPECT_EQ(cancel.lines[0].remaining, 10);
+  EXPECT_TRUE(stock().Cancel("old").replayed);
+  const auto order = stock().GetOrder("old");
+  EXPECT_EQ(order.state, core::OrderState::kCancelled);
+  ASSERT_EQ(order.lines.size(), 1U);
+  EXPECT_EQ(order.lines[0].remaining, 10);
+  EXPECT_EQ(RedisQuantity("A"), 10);
+  EXPECT_EQ(Redis({"TYPE", "invsync:order:old"}).AsString(), "string");  // rewritten by the cancel
+}
+
+TEST_F(StockTest, MalformedOrderRecordIsAnErrorNotASecondDeduction) {
+  SeedDatabase("A", 10);
+  ASSERT_EQ(stock().Get("A").quantity, 10);
+  Redis({"SET", "invsync:order:o1", "not a record"});
+  EXPECT_THROW(static_cast<void>(stock().Deduct("o1", {{"A", 1}})), PermanentError);
+  EXPECT_THROW(static_cast<void>(stock().Cancel("o1")), PermanentError);
+  EXPECT_THROW(static_cast<void>(stock().GetOrder("o1")), PermanentError);
+  EXPECT_EQ(RedisQuantity("A"), 10);
+  EXPECT_EQ(StreamLength(), 0);
+}
+
 TEST_F(StockTest, RestockIsIdempotentByRequestId) {
   SeedDatabase("A", 10);
   EXPECT_EQ(stock().Restock("A", 5, "r1").quantity, 15);
