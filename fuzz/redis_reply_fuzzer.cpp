@@ -72,6 +72,14 @@ void CheckOrderRecord(const std::string& text) {
   Require(core::ParseOrderRecord(core::OrderRecord(lines)) == lines);
 }
 
+// A stored order's four fields joined again by tabs are the text they were read from.
+void CheckStoredOrder(const std::string& text) {
+  const auto order = core::ParseStoredOrder(text);
+  Require(order.lines + '\t' + order.status + '\t' + order.remaining + '\t' +
+              order.cancel_remaining ==
+          text);
+}
+
 // A stock service whose Redis and database are never reached: only its reply decoders run.
 struct Service {
   redis::Pool pool{redis::Endpoint::Parse("redis://127.0.0.1:1"), 1, std::chrono::seconds(1)};
@@ -104,6 +112,7 @@ void CheckValue(const redis::Value& value) {
   Refusable([&] { std::ignore = syncer::ParseCursor(value.AsOptionalString()); });
   if (value.type == redis::Value::Type::kString) {
     Refusable([&] { CheckOrderRecord(value.str); });
+    Refusable([&] { CheckStoredOrder(value.str); });
   }
 }
 
