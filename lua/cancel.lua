@@ -7,23 +7,7 @@
 local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
 local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
 local lines = #KEYS - 3
-
--- The order record: see deduct.lua.
-local function read_order(key)
-  local text = redis.pcall('GET', key)
-  if type(text) == 'table' then  -- WRONGTYPE: a hash record (of another type, HMGET fails too)
-    return redis.call('HMGET', key, 'lines', 'status', 'remaining', 'cancel_remaining')
-  end
-  if not text then
-    return {}
-  end
-  local record = {string.match(text, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')}
-  if not record[1] then
-    -- Not ours: taking it for "no order" could deduct an order twice.
-    error(redis.error_reply('malformed order record at ' .. key))
-  end
-  return record
-end
+-- read_order, write_order: lua/order_record.lua, loaded in front of this script.
 
 local record = read_order(order_key)
 if not record[1] then
@@ -60,10 +44,7 @@ for i = 1, lines do
   redis.call('HINCRBY', inflight_key, sku, 1)
 end
 local remaining_text = table.concat(remaining, '\n')
--- Rewritten whole, so a hash record of an earlier version becomes a string record here.
-redis.call('SET', order_key,
-           canonical .. '\tcancelled\t' .. (record[3] or '') .. '\t' .. remaining_text, 'PX',
-           retention_ms)
+write_order(order_key, canonical, 'cancelled', record[3] or '', remaining_text, retention_ms)
 local id = redis.call('XADD', stream_key, '*', 'kind', 'cancel', 'ref', order_id,
                       'deltas', table.concat(deltas, '\n'))
 return {'ok', remaining_text, id}

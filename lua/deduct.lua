@@ -9,25 +9,7 @@
 local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
 local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
 local lines = #KEYS - 3
-
--- The order record is one string of four tab-separated fields (no field can hold a tab): canonical
--- lines, status, stock remaining after the deduction, stock remaining after a cancel. A record an
--- earlier version wrote as a hash of those fields is read as such until its retention ends.
-local function read_order(key)
-  local text = redis.pcall('GET', key)
-  if type(text) == 'table' then  -- WRONGTYPE: a hash record (of another type, HMGET fails too)
-    return redis.call('HMGET', key, 'lines', 'status', 'remaining', 'cancel_remaining')
-  end
-  if not text then
-    return {}
-  end
-  local record = {string.match(text, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')}
-  if not record[1] then
-    -- Not ours: taking it for "no order" could deduct an order twice.
-    error(redis.error_reply('malformed order record at ' .. key))
-  end
-  return record
-end
+-- read_order, write_order: lua/order_record.lua, loaded in front of this script.
 
 local first = read_order(order_key)
 if first[1] then
@@ -66,7 +48,7 @@ for i = 1, lines do
   redis.call('HINCRBY', inflight_key, sku, 1)
 end
 local remaining_text = table.concat(remaining, '\n')
-redis.call('SET', order_key, canonical .. '\tdeducted\t' .. remaining_text .. '\t', 'PX', retention_ms)
+write_order(order_key, canonical, 'deducted', remaining_text, '', retention_ms)
 local id = redis.call('XADD', stream_key, '*', 'kind', 'deduct', 'ref', order_id,
                       'deltas', table.concat(deltas, '\n'))
 return {'ok', remaining_text, id}

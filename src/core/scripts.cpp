@@ -5,8 +5,10 @@
 namespace invsync::core {
 
 Scripts::Scripts()
-    : deduct("deduct", lua::kDeduct),
-      cancel("cancel", lua::kCancel),
+    : deduct_source_(std::string(lua::kOrderRecord) + std::string(lua::kDeduct)),
+      cancel_source_(std::string(lua::kOrderRecord) + std::string(lua::kCancel)),
+      deduct("deduct", deduct_source_),
+      cancel("cancel", cancel_source_),
       adjust("adjust", lua::kAdjust),
       fill("fill", lua::kFill),
       ack("ack", lua::kAck),

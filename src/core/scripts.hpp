@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include "redis/script.hpp"
 
 namespace invsync::core {
@@ -7,6 +9,17 @@ namespace invsync::core {
 /// The Lua scripts (from lua/, embedded at build time) that make each change atomic.
 struct Scripts {
   Scripts();
+  // The scripts view these sources: no copies.
+  Scripts(const Scripts&) = delete;
+  Scripts& operator=(const Scripts&) = delete;
+
+ private:
+  // deduct.lua and cancel.lua, each with lua/order_record.lua in front (Redis scripts cannot
+  // share code otherwise). First: the scripts below are built from them.
+  std::string deduct_source_;
+  std::string cancel_source_;
+
+ public:
   redis::Script deduct;
   redis::Script cancel;
   redis::Script adjust;
