@@ -3,7 +3,9 @@
 -- one step (so a crash before this script repeats none of it, and a replay after it none twice).
 -- KEYS: 1 event stream, 2 in-flight counts, 3 persisted counts, 4 dead-letter stream, 5 epoch
 -- ARGV: 1 consumer group, 2 consumer name, 3 epoch the persister saw before reading the batch,
---       4 inventory key prefix, then per entry: stream id, number of SKUs n, n SKUs,
+--       4 inventory key prefix, 5 number of plain groups, then per plain group (entries with the
+--       same SKUs, no compensation, not dead-lettered): number of SKUs n, n SKUs, number of
+--       entries e, e stream ids; then per other entry: stream id, number of SKUs n, n SKUs,
 --       number of compensations m, m pairs (inventory key, amount to add if the key exists),
 --       and why the entry is dead-lettered ('' if it was persisted)
 -- Reply: {entries acknowledged by this call, 1 if Redis lost its data since the batch was read}
@@ -18,7 +20,40 @@ local group, consumer, epoch, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local lost = redis.call('GET', epoch_key) ~= epoch
 local acknowledged = 0
 local per_sku = {}  -- events acknowledged now, per SKU: one counter update per SKU, not per event
-local i = 5
+
+-- An entry counts where XACK answers that it was still pending: one acknowledged before (by
+-- another persister that claimed it, or earlier in this batch) counts nothing. In a plain group
+-- every entry has the same effect, so one XACK per group tells how many count.
+local function lose(first, skus, entries)
+  for j = first, first + skus - 1 do
+    redis.call('DEL', prefix .. ARGV[j])
+    redis.call('HINCRBY', persisted_key, ARGV[j], entries)
+  end
+end
+local function count(first, skus, entries)
+  for j = first, first + skus - 1 do
+    per_sku[ARGV[j]] = (per_sku[ARGV[j]] or 0) + entries
+  end
+end
+
+local kXackAtOnce = 1000  -- ids per XACK, well inside Lua's stack
+local i = 6
+for _ = 1, tonumber(ARGV[5]) do
+  local skus = tonumber(ARGV[i])
+  local entries = tonumber(ARGV[i + 1 + skus])
+  local first_id = i + 2 + skus
+  local now_acked = 0
+  for from = first_id, first_id + entries - 1, kXackAtOnce do
+    local to = math.min(from + kXackAtOnce - 1, first_id + entries - 1)
+    now_acked = now_acked + redis.call('XACK', stream_key, group, unpack(ARGV, from, to))
+  end
+  acknowledged = acknowledged + now_acked
+  if lost then
+    lose(i + 1, skus, entries)
+  end
+  count(i + 1, skus, now_acked)
+  i = first_id + entries
+end
 while i <= #ARGV do
   local id, skus = ARGV[i], tonumber(ARGV[i + 1])
   local compensations = tonumber(ARGV[i + 2 + skus])
@@ -26,17 +61,10 @@ while i <= #ARGV do
   local now_acked = redis.call('XACK', stream_key, group, id)
   acknowledged = acknowledged + now_acked
   if lost then
-    for j = 1, skus do
-      local sku = ARGV[i + 1 + j]
-      redis.call('DEL', prefix .. sku)
-      redis.call('HINCRBY', persisted_key, sku, 1)
-    end
+    lose(i + 2, skus, 1)
   end
   if now_acked == 1 then
-    for j = 1, skus do
-      local sku = ARGV[i + 1 + j]
-      per_sku[sku] = (per_sku[sku] or 0) + 1
-    end
+    count(i + 2, skus, 1)
     for c = 1, compensations do
       local key = ARGV[i + 1 + skus + 2 * c]
       -- A key not cached is left alone: the next fill reads the database, which is right.
@@ -50,10 +78,12 @@ while i <= #ARGV do
   end
   i = i + 4 + skus + 2 * compensations
 end
-for sku, count in pairs(per_sku) do
-  if redis.call('HINCRBY', inflight_key, sku, -count) <= 0 then
-    redis.call('HDEL', inflight_key, sku)
+for sku, n in pairs(per_sku) do
+  if n > 0 then
+    if redis.call('HINCRBY', inflight_key, sku, -n) <= 0 then
+      redis.call('HDEL', inflight_key, sku)
+    end
+    redis.call('HINCRBY', persisted_key, sku, n)
   end
-  redis.call('HINCRBY', persisted_key, sku, count)
 end
 return {acknowledged, lost and 1 or 0}

@@ -5,6 +5,7 @@
 
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
@@ -411,12 +412,55 @@ void Persister::PersistOne(Entry& entry, const std::stop_token& stop) {
   entry = std::move(single.front());
 }
 
+std::vector<const Persister::Entry*> Persister::AppendPlainGroups(const std::vector<Entry>& entries,
+                                                                  std::vector<std::string>& args) {
+  // Entries whose acknowledgement only moves their SKUs' counts go in groups of the same SKUs
+  // (one group in a flash sale), which ack.lua acknowledges with one XACK each.
+  struct PlainGroup {
+    const std::vector<db::SkuDelta>* deltas;
+    std::vector<const std::string*> ids;
+  };
+  std::vector<PlainGroup> groups;
+  std::unordered_map<std::string, std::size_t> group_of;  // the SKUs, length-prefixed → group
+  std::vector<const Entry*> others;
+  std::string skus_key;
+  for (const auto& entry : entries) {
+    if (entry.dead || !entry.event || !entry.compensations.empty()) {
+      others.push_back(&entry);
+      continue;
+    }
+    skus_key.clear();
+    for (const auto& delta : entry.event->deltas) {
+      fmt::format_to(std::back_inserter(skus_key), "{}:{}", delta.sku.size(), delta.sku);
+    }
+    auto [found, added] = group_of.try_emplace(skus_key, groups.size());
+    if (added) {
+      groups.push_back({&entry.event->deltas, {}});
+    }
+    groups[found->second].ids.push_back(&entry.stream_id);
+  }
+  args.push_back(std::to_string(groups.size()));
+  for (const auto& group : groups) {
+    args.push_back(std::to_string(group.deltas->size()));
+    for (const auto& delta : *group.deltas) {
+      args.push_back(delta.sku);
+    }
+    args.push_back(std::to_string(group.ids.size()));
+    for (const auto* id : group.ids) {
+      args.push_back(*id);
+    }
+  }
+  return others;
+}
+
 void Persister::Acknowledge(const std::vector<Entry>& entries, const std::string& epoch) {
   redis::ScriptCall call{
       {std::string(Keys::kEvents), std::string(Keys::kInflight), std::string(Keys::kPersisted),
        std::string(Keys::kDeadLetters), std::string(Keys::kEpoch)},
       {std::string(Keys::kPersisterGroup), options_.consumer, epoch, options_.key_prefix}};
-  for (const auto& entry : entries) {
+  const auto others = AppendPlainGroups(entries, call.args);
+  for (const auto* other : others) {
+    const Entry& entry = *other;
     call.args.push_back(entry.stream_id);
     // A dead-lettered event of ours still counts as in flight for its SKUs until acknowledged
     // here; its SKUs are listed so fills for them are not blocked for ever.

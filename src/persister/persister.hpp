@@ -101,6 +101,10 @@ class Persister {
   void Persist(std::vector<Entry>& entries, const std::stop_token& stop);
   void PersistOne(Entry& entry, const std::stop_token& stop);
   void NoteLateReplays(std::vector<Entry>& entries, const std::vector<db::LateReplay>& late);
+  /// Appends ack.lua's plain groups (entries whose acknowledgement only moves their SKUs' counts,
+  /// grouped by their SKUs) to `args`; answers the other entries, in order.
+  static std::vector<const Entry*> AppendPlainGroups(const std::vector<Entry>& entries,
+                                                     std::vector<std::string>& args);
   /// `epoch`: Redis's data epoch (Keys::kEpoch) seen before the batch was read.
   void Acknowledge(const std::vector<Entry>& entries, const std::string& epoch);
   /// The current epoch, creating one if Redis has none (it lost its data, or never had any).

@@ -388,6 +388,58 @@ TEST_F(PersisterTest, LateAcknowledgementOfABatchAnotherPersisterTookOverCountsN
   }
 }
 
+// The same, with only the first part of the stalled batch taken over, and orders of one SKU, of
+// another and of two SKUs mixed (ack.lua acknowledges entries of the same SKUs together): the late
+// acknowledgement counts exactly the entries nobody acknowledged before.
+TEST_F(PersisterTest, LateAcknowledgementOfABatchPartlyTakenOverCountsEachEventOnce) {
+  SeedSkus();
+  std::map<std::string, std::int64_t> events_of;  // per SKU, seeds included
+  for (const auto& sku : kSkus) {
+    events_of[sku] = 1;
+  }
+  const std::vector<std::vector<std::string>> shapes = {
+      {"sku-a"}, {"sku-b"}, {"sku-a", "sku-b"}, {"sku-a"}, {"sku-c", "sku-a"}, {"sku-a", "sku-b"}};
+  constexpr int kOrders = 300;
+  for (int n = 0; n < kOrders; ++n) {
+    std::vector<core::Line> lines;
+    for (const auto& sku : shapes[static_cast<std::size_t>(n) % shapes.size()]) {
+      lines.push_back({sku, 1});
+      events_of[sku] += 1;
+    }
+    ASSERT_EQ(stock().Deduct("mix-" + std::to_string(n), lines).status, core::StockStatus::kOk);
+  }
+  persister_options.claim_idle = 200ms;
+  std::size_t stalled_batch = 0;
+  std::size_t taken_over = 0;
+  auto stall = [&](FaultPoint at, std::span<const db::StockEvent> events) {
+    if (at != FaultPoint::kAfterCommit || stalled_batch > 0) {
+      return;
+    }
+    stalled_batch = events.size();
+    std::this_thread::sleep_for(300ms);  // the batch is now idle for longer than claim_idle
+    auto options = persister_options;
+    options.batch_size = static_cast<int>(events.size() / 3);
+    persister::Persister takeover(pool(), store(), options);
+    taken_over = takeover.RunOnce(50ms);  // claims, persists and acknowledges the first third
+  };
+  persister::Persister stalled(pool(), store(), persister_options, stall);
+  static_cast<void>(stalled.RunOnce(50ms));
+
+  ASSERT_EQ(stalled_batch, static_cast<std::size_t>(kOrders) + kSkus.size());
+  ASSERT_GT(taken_over, 0U);
+  ASSERT_LT(taken_over, stalled_batch);
+  EXPECT_EQ(Unpersisted(), 0);
+  EXPECT_EQ(Redis({"HLEN", Keys::kInflight}).AsInteger(), 0)
+      << "an in-flight count was lowered too little";
+  for (const auto& [sku, events] : events_of) {
+    SCOPED_TRACE(sku);
+    EXPECT_EQ(Redis({"HGET", Keys::kPersisted, sku}).AsString(), std::to_string(events));
+    EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE sku = '" + sku + "'"), events);
+    EXPECT_EQ(DatabaseQuantity(sku), kInitialStock - (events - 1));  // one unit per order line
+    EXPECT_EQ(RedisQuantity(sku), kInitialStock - (events - 1));
+  }
+}
+
 TEST_F(PersisterTest, PostgresOutageKeepsOrdersFlowingAndPersistsEverythingOnce) {
   SeedSkus();
   DatabaseOutage outage;
