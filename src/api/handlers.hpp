@@ -100,5 +100,7 @@ class Handlers {
 [[nodiscard]] Response ErrorResponse(int status, std::string_view code, std::string_view message);
 /// The answer to `GET /v1/inventory/{sku}`: {"sku","product_id","quantity"}.
 [[nodiscard]] Response StockResponse(const core::StockResult& result);
+/// An order's JSON text: {"order_id","status","lines":[{"sku","quantity","remaining"}...]}.
+[[nodiscard]] std::string OrderText(const core::OrderResult& result);
 
 }  // namespace invsync::api

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace invsync::core {
@@ -39,6 +40,14 @@ std::optional<ValidationError> CheckId(std::string_view id, std::string_view fie
   return std::nullopt;
 }
 
+bool WellFormedId(std::string_view id) {
+  return !id.empty() && id.size() <= kMaxIdLength &&
+         std::all_of(id.begin(), id.end(), [](char c) { return IsIdentifierByte(c); });
+}
+
+// Up to this many lines, duplicate SKUs are found by comparing each line with those before it.
+constexpr std::size_t kLinearScanLines = 32;
+
 }  // namespace
 
 std::optional<ValidationError> CheckSku(std::string_view sku, std::string_view field) {
@@ -72,23 +81,29 @@ std::optional<ValidationError> CheckOrder(std::string_view order_id, std::span<c
                            fmt::format("an order may have at most {} lines; got {}",
                                        limits.max_order_lines, lines.size())};
   }
-  std::set<std::string_view> seen;
+  // The field names are formatted only for an error: a valid order allocates nothing here.
+  std::set<std::string_view> seen;  // only for orders too long for a linear duplicate scan
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const Line& line = lines[i];
-    if (auto error = CheckSku(line.sku, fmt::format("lines[{}].sku", i))) {
-      return error;
+    if (!WellFormedId(line.sku)) {
+      return CheckSku(line.sku, fmt::format("lines[{}].sku", i));
     }
-    std::string field = fmt::format("lines[{}].quantity", i);
-    if (line.quantity <= 0) {
-      return ValidationError{ValidationCode::kQuantityNotPositive, field,
-                             fmt::format("{} must be at least 1; got {}", field, line.quantity)};
-    }
-    if (line.quantity > limits.max_line_quantity) {
+    if (line.quantity <= 0 || line.quantity > limits.max_line_quantity) {
+      std::string field = fmt::format("lines[{}].quantity", i);
+      if (line.quantity <= 0) {
+        return ValidationError{ValidationCode::kQuantityNotPositive, field,
+                               fmt::format("{} must be at least 1; got {}", field, line.quantity)};
+      }
       return ValidationError{ValidationCode::kQuantityTooLarge, field,
                              fmt::format("{} must be at most {}; got {}", field,
                                          limits.max_line_quantity, line.quantity)};
     }
-    if (!seen.insert(line.sku).second) {
+    const bool duplicate =
+        lines.size() <= kLinearScanLines
+            ? std::any_of(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(i),
+                          [&line](const Line& earlier) { return earlier.sku == line.sku; })
+            : !seen.insert(line.sku).second;
+    if (duplicate) {
       return ValidationError{
           ValidationCode::kDuplicateSku, fmt::format("lines[{}].sku", i),
           fmt::format("SKU \"{}\" appears more than once; send one line per SKU", line.sku)};

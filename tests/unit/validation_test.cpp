@@ -80,6 +80,23 @@ TEST(Validation, DuplicateSkusAreRejectedNotMerged) {
   EXPECT_EQ(error->field, "lines[2].sku");
 }
 
+TEST(Validation, DuplicateSkusAreFoundInOrdersOfEveryLength) {
+  Limits limits = kLimits;
+  limits.max_order_lines = 1000;
+  for (std::size_t length : {2U, 31U, 32U, 33U, 500U}) {
+    std::vector<Line> lines;
+    for (std::size_t i = 0; i < length; ++i) {
+      lines.push_back({"S" + std::to_string(i), 1});
+    }
+    EXPECT_FALSE(CheckOrder("o1", lines, limits)) << length;
+    lines.push_back(lines[length / 2]);
+    auto error = CheckOrder("o1", lines, limits);
+    ASSERT_TRUE(error) << length;
+    EXPECT_EQ(error->code, ValidationCode::kDuplicateSku) << length;
+    EXPECT_EQ(error->field, "lines[" + std::to_string(length) + "].sku") << length;
+  }
+}
+
 TEST(Validation, LineSkuErrorsNameTheLine) {
   auto error = CheckOrder("o1", {{{"A", 1}, {"", 1}}}, kLimits);
   ASSERT_TRUE(error);
