@@ -370,7 +370,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, bench::Servers& serve
                      "stream into PostgreSQL, beside PostgreSQL's own batched insert rate.");
   flags.Add("events", "1000000", "deduct events in the backlog");
   flags.Add("skus", "1000", "SKUs the events are spread over (round-robin)");
-  flags.Add("batch-size", "2000", "persister batch size (persister.batch_size)");
+  flags.Add("batch-size", "4000", "persister batch size (persister.batch_size)");
   flags.Add("persisters", "4", "persisters draining side by side (persister.threads)");
   flags.Add("chunk", "1000", "EVALSHA calls per pipelined round trip when building the backlog");
   flags.Add("raw-batch", "1000", "rows per transaction in the raw insert peer");

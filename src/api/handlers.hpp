@@ -36,9 +36,10 @@ struct Request {
 struct Response {
   int status = 200;
   std::string body;  ///< JSON text, unless content_type says otherwise
-  std::string content_type = "application/json";
+  // The two views below name static strings only (no allocation per response).
+  std::string_view content_type = "application/json";
   std::map<std::string, std::string> headers;
-  std::string route = "unmatched";  ///< route template for metrics, e.g. "/v1/inventory/{sku}"
+  std::string_view route = "unmatched";  ///< route template for metrics, e.g. "/v1/inventory/{sku}"
 };
 
 struct HandlerOptions {

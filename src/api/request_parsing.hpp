@@ -26,7 +26,7 @@ class RequestError : public std::runtime_error {
   int status;
   std::string code;
   std::string field;
-  std::string route = "unmatched";
+  std::string_view route = "unmatched";  // a static string
 };
 
 /// A request target split into percent-decoded path segments and query parameters.

@@ -42,7 +42,7 @@ struct Settings {
   std::chrono::milliseconds stock_fill_wait{std::chrono::seconds(3)};
   // [persister]
   bool persister_enabled = true;
-  int persister_batch_size = 2000;
+  int persister_batch_size = 4000;
   /// Several overlap one batch's database commit with other batches' Redis reads and acks.
   int persister_threads = 4;
   std::chrono::milliseconds persister_batch_wait{50};
