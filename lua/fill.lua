@@ -3,8 +3,10 @@
 -- KEYS: 1 in-flight counts, 2 persisted counts, 3 fill positions, then per SKU: inventory hash,
 --       absent marker, recent changes of the SKU (apply_changes.lua)
 -- ARGV: 1 absent-marker time to live in ms (0: no marker), then per SKU: sku, database quantity
---       ('' if the database has no row), persisted count read before the database read, change
---       seq of the read (highest outbox id of the SKU it included)
+--       ('' if the database has no row); then, for each SKU whose persisted count read before the
+--       database read is not '0' or whose read's change seq (highest outbox id of the SKU it
+--       included) is not 0: its place (1, 2, ...), that persisted count, that change seq. The
+--       others, almost all SKUs of a warm, have '0' and 0: two arguments per SKU instead of four.
 -- Reply: a string with one letter per SKU, in order: 'F' filled with the database quantity given,
 --        'f' filled with another (changes applied after the read added), 'c' cached (the key
 --        exists), 'a' absent, 'i' inflight, 'r' retry; then, in the same order, the quantity of
@@ -21,12 +23,17 @@ local count = (#KEYS - 3) / 3
 if count == 0 then
   return {}
 end
+local persisted_before, seqs = {}, {}  -- by place, where not '0' and 0
+for j = 2 + 2 * count, #ARGV, 3 do
+  local i = tonumber(ARGV[j])
+  persisted_before[i], seqs[i] = ARGV[j + 1], ARGV[j + 2]
+end
 
 -- The shared hashes are read once for all SKUs and written once at the end: nothing below reads
 -- what those writes change, so this is the same as SKU by SKU, with fewer calls.
 local skus = {}
 for i = 1, count do
-  skus[i] = ARGV[4 * i - 2]
+  skus[i] = ARGV[2 * i]
 end
 -- With many SKUs (a warm), a shared hash that does not exist (a fresh or emptied Redis, where a
 -- warm usually runs) is found with one EXISTS instead of passing every SKU to HMGET or HDEL.
@@ -47,10 +54,9 @@ local positions, unpositioned, filled_absent_keys = {}, {}, {}
 -- this call installs are remembered, in case a SKU is listed twice.
 local any_keys = not many or redis.call('EXISTS', unpack(KEYS, 4, #KEYS)) > 0
 local installed = {}
+local no_changes = {}
 
-local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, persisted_before,
-                    seq_text)
-  local seq = tonumber(seq_text)
+local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   local current = installed[inventory_key] or
       (any_keys and redis.call('HGET', inventory_key, 'quantity'))
   if current then
@@ -59,11 +65,13 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity, per
   if tonumber(inflight[i] or '0') > 0 then
     return 'i'
   end
-  if (persisted[i] or '0') ~= persisted_before then
+  if (persisted[i] or '0') ~= (persisted_before[i] or '0') then
     return 'r'
   end
+  local seq_text = seqs[i] or '0'
+  local seq = tonumber(seq_text)
   local later = 0
-  local recent = any_keys and redis.call('HGETALL', recent_key) or {}
+  local recent = any_keys and redis.call('HGETALL', recent_key) or no_changes
   for j = 1, #recent, 2 do
     local field, value = recent[j], recent[j + 1]
     if field == 'overflow' then
@@ -109,9 +117,8 @@ end
 
 local codes, replies = {}, {''}
 for i = 1, count do
-  local k, a = 3 * i + 1, 4 * i - 2
-  local code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[a], ARGV[a + 1],
-                              ARGV[a + 2], ARGV[a + 3])
+  local k = 3 * i + 1
+  local code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2 * i], ARGV[2 * i + 1])
   codes[i] = code
   if quantity then
     replies[#replies + 1] = quantity

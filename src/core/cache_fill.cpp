@@ -140,7 +140,7 @@ std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const FillResu
 redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs) const {
   redis::ScriptCall call;
   call.keys.reserve(3 + 3 * inputs.size());
-  call.args.reserve(1 + 4 * inputs.size());
+  call.args.reserve(1 + 2 * inputs.size());
   call.keys = {std::string(Keys::kInflight), std::string(Keys::kPersisted),
                std::string(Keys::kFillPositions)};
   call.args = {std::to_string(options_.absent_ttl.count())};
@@ -151,8 +151,15 @@ redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs) const
     call.args.push_back(input.sku);
     call.args.push_back(input.snapshot.quantity ? std::to_string(*input.snapshot.quantity)
                                                 : std::string());
-    call.args.push_back(input.persisted_before);
-    call.args.push_back(std::to_string(input.snapshot.change_seq));
+  }
+  // Only SKUs with a persisted count or a change seq other than "0" and 0 list them (fill.lua).
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const auto& input = inputs[i];
+    if (input.persisted_before != "0" || input.snapshot.change_seq != 0) {
+      call.args.push_back(std::to_string(i + 1));
+      call.args.push_back(input.persisted_before);
+      call.args.push_back(std::to_string(input.snapshot.change_seq));
+    }
   }
   return call;
 }
