@@ -143,7 +143,7 @@ Response StockResponse(const core::StockResult& result) {
   std::string& out = response.body;
   out += "{\"product_id\":";
   AppendJsonString(out, result.sku);
-  fmt::format_to(std::back_inserter(out), ",\"quantity\":{},\"sku\":", result.quantity);
+  fmt::format_to(std::back_inserter(out), R"(,"quantity":{},"sku":)", result.quantity);
   AppendJsonString(out, result.sku);
   out += '}';
   return response;
@@ -159,14 +159,14 @@ std::string OrderText(const core::OrderResult& result) {
   }
   std::string out = "{\"lines\":[";
   for (const auto& line : result.lines) {
-    fmt::format_to(std::back_inserter(out), "{}{{\"quantity\":{},\"remaining\":{},\"sku\":",
+    fmt::format_to(std::back_inserter(out), R"({}{{"quantity":{},"remaining":{},"sku":)",
                    &line == &result.lines.front() ? "" : ",", line.quantity, line.remaining);
     AppendJsonString(out, line.sku);
     out += '}';
   }
   out += "],\"order_id\":";
   AppendJsonString(out, result.order_id);
-  fmt::format_to(std::back_inserter(out), ",\"status\":\"{}\"}}", core::StateName(result.state));
+  fmt::format_to(std::back_inserter(out), R"(,"status":"{}"}})", core::StateName(result.state));
   return out;
 }
 

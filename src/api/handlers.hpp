@@ -82,7 +82,7 @@ class Handlers {
   Response GetMany(const std::vector<std::string>& skus);
   Response Set(const Call& call);
   Response Restock(const Call& call);
-  Response OrderJsonResponse(const core::OrderResult& result);
+  static Response OrderJsonResponse(const core::OrderResult& result);
   Response Cancel(const std::string& order_id);
   Response Status();
   Response Ready();
