@@ -15,6 +15,7 @@
 #include "api/request_parsing.hpp"
 #include "api/status.hpp"
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "persister/persister.hpp"
 
 namespace invsync::api {
@@ -59,13 +60,9 @@ json OrderJson(const core::OrderResult& result) {
 
 // The hot paths' answers (a stock read, a placed order) are written here directly: building an
 // nlohmann document and dumping it took a few percent of the server's CPU. Their strings are
-// validated identifiers, visible ASCII, where only '"' and '\' need escaping; any other string
-// takes the general path. Keys come in the order nlohmann writes them (sorted), so the text is
-// byte for byte JsonText's (a unit test holds them to it).
-bool VisibleAscii(std::string_view text) {
-  return std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < '\x7f'; });
-}
-
+// validated identifiers (IsIdentifier: visible ASCII), where only '"' and '\' need escaping; any
+// other string takes the general path. Keys come in the order nlohmann writes them (sorted), so
+// the text is byte for byte JsonText's (a unit test holds them to it).
 void AppendJsonString(std::string& out, std::string_view text) {
   out += '"';
   for (char c : text) {
@@ -135,7 +132,7 @@ Response ErrorResponse(int status, std::string_view code, std::string_view messa
 }
 
 Response StockResponse(const core::StockResult& result) {
-  if (!VisibleAscii(result.sku)) {
+  if (!IsIdentifier(result.sku)) {
     return JsonResponse(
         200, {{"sku", result.sku}, {"product_id", result.sku}, {"quantity", result.quantity}});
   }
@@ -151,9 +148,9 @@ Response StockResponse(const core::StockResult& result) {
 
 std::string OrderText(const core::OrderResult& result) {
   const bool plain =
-      VisibleAscii(result.order_id) &&
+      IsIdentifier(result.order_id) &&
       std::all_of(result.lines.begin(), result.lines.end(),
-                  [](const core::LineResult& line) { return VisibleAscii(line.sku); });
+                  [](const core::LineResult& line) { return IsIdentifier(line.sku); });
   if (!plain) {
     return JsonText(OrderJson(result));
   }

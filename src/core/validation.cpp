@@ -40,11 +40,6 @@ std::optional<ValidationError> CheckId(std::string_view id, std::string_view fie
   return std::nullopt;
 }
 
-bool WellFormedId(std::string_view id) {
-  return !id.empty() && id.size() <= kMaxIdLength &&
-         std::all_of(id.begin(), id.end(), [](char c) { return IsIdentifierByte(c); });
-}
-
 // Up to this many lines, duplicate SKUs are found by comparing each line with those before it.
 constexpr std::size_t kLinearScanLines = 32;
 
@@ -85,7 +80,7 @@ std::optional<ValidationError> CheckOrder(std::string_view order_id, std::span<c
   std::set<std::string_view> seen;  // only for orders too long for a linear duplicate scan
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const Line& line = lines[i];
-    if (!WellFormedId(line.sku)) {
+    if (!IsIdentifier(line.sku)) {
       return CheckSku(line.sku, fmt::format("lines[{}].sku", i));
     }
     if (line.quantity <= 0 || line.quantity > limits.max_line_quantity) {

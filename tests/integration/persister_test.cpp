@@ -252,6 +252,29 @@ class PersisterTest : public ServersTest {
     return {counters.events.load(), counters.duplicate_rows.load(), counters.dead_letters.load()};
   }
 
+  /// One batch run by a persister that stalls after its commit until the batch has been idle for
+  /// longer than the claim time, calls `meanwhile` with the batch's size, then acknowledges late.
+  struct StalledRun {
+    std::size_t batch = 0;    ///< events in the stalled batch
+    std::int64_t events = 0;  ///< events the stalled persister counted as persisted
+  };
+  StalledRun RunBatchStalledAfterCommit(const std::function<void(std::size_t batch)>& meanwhile) {
+    persister_options.claim_idle = 200ms;
+    StalledRun run;
+    auto stall = [&](FaultPoint at, std::span<const db::StockEvent> events) {
+      if (at != FaultPoint::kAfterCommit || run.batch > 0) {
+        return;
+      }
+      run.batch = events.size();
+      std::this_thread::sleep_for(300ms);  // the batch is now idle for longer than claim_idle
+      meanwhile(run.batch);
+    };
+    persister::Persister stalled(pool(), store(), persister_options, stall);
+    static_cast<void>(stalled.RunOnce(50ms));
+    run.events = stalled.counters().events.load();
+    return run;
+  }
+
   /// The outcome after everything is persisted: one ledger row per accepted order and seed,
   /// sums matching the sales, both sides equal, and nothing left in flight.
   void ExpectPersistedExactlyOnce(const Sales& sales, std::int64_t dead_letters = 0) {
@@ -363,24 +386,14 @@ TEST_F(PersisterTest, LateAcknowledgementOfABatchAnotherPersisterTookOverCountsN
   SeedSkus();
   const Sales sales = PlaceOrders(stock(), "o", 400, 4);
   ASSERT_EQ(sales.failed, 0);
-  persister_options.claim_idle = 200ms;
   Recovery takeover;
-  std::size_t stalled_batch = 0;
-  auto stall = [&](FaultPoint at, std::span<const db::StockEvent> events) {
-    if (at != FaultPoint::kAfterCommit || stalled_batch > 0) {
-      return;
-    }
-    stalled_batch = events.size();
-    std::this_thread::sleep_for(300ms);  // the batch is now idle for longer than claim_idle
-    takeover = RecoverWithNewPersister();
-  };
-  persister::Persister stalled(pool(), store(), persister_options, stall);
-  static_cast<void>(stalled.RunOnce(50ms));
+  const StalledRun stalled =
+      RunBatchStalledAfterCommit([&](std::size_t) { takeover = RecoverWithNewPersister(); });
 
-  ASSERT_EQ(stalled_batch, static_cast<std::size_t>(sales.accepted + kSeedEvents));
+  ASSERT_EQ(stalled.batch, static_cast<std::size_t>(sales.accepted + kSeedEvents));
   EXPECT_EQ(takeover.duplicate_rows, sales.accepted + kSeedEvents)
       << "the other persister took the whole committed batch over";
-  EXPECT_EQ(stalled.counters().events.load(), sales.accepted + kSeedEvents);
+  EXPECT_EQ(stalled.events, sales.accepted + kSeedEvents);
   ExpectPersistedExactlyOnce(sales);
   for (const auto& sku : kSkus) {
     const std::int64_t events = sales.orders.contains(sku) ? sales.orders.at(sku) + 1 : 1;
@@ -408,26 +421,17 @@ TEST_F(PersisterTest, LateAcknowledgementOfABatchPartlyTakenOverCountsEachEventO
     }
     ASSERT_EQ(stock().Deduct("mix-" + std::to_string(n), lines).status, core::StockStatus::kOk);
   }
-  persister_options.claim_idle = 200ms;
-  std::size_t stalled_batch = 0;
   std::size_t taken_over = 0;
-  auto stall = [&](FaultPoint at, std::span<const db::StockEvent> events) {
-    if (at != FaultPoint::kAfterCommit || stalled_batch > 0) {
-      return;
-    }
-    stalled_batch = events.size();
-    std::this_thread::sleep_for(300ms);  // the batch is now idle for longer than claim_idle
+  const StalledRun stalled = RunBatchStalledAfterCommit([&](std::size_t batch) {
     auto options = persister_options;
-    options.batch_size = static_cast<int>(events.size() / 3);
+    options.batch_size = static_cast<int>(batch / 3);
     persister::Persister takeover(pool(), store(), options);
     taken_over = takeover.RunOnce(50ms);  // claims, persists and acknowledges the first third
-  };
-  persister::Persister stalled(pool(), store(), persister_options, stall);
-  static_cast<void>(stalled.RunOnce(50ms));
+  });
 
-  ASSERT_EQ(stalled_batch, static_cast<std::size_t>(kOrders) + kSkus.size());
+  ASSERT_EQ(stalled.batch, static_cast<std::size_t>(kOrders) + kSkus.size());
   ASSERT_GT(taken_over, 0U);
-  ASSERT_LT(taken_over, stalled_batch);
+  ASSERT_LT(taken_over, stalled.batch);
   EXPECT_EQ(Unpersisted(), 0);
   EXPECT_EQ(Redis({"HLEN", Keys::kInflight}).AsInteger(), 0)
       << "an in-flight count was lowered too little";
