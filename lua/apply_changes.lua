@@ -1,6 +1,7 @@
 -- Applies outbox rows (changes made in the database outside invsync) to Redis, exactly once.
--- KEYS: 1 syncer cursor, 2 fill positions (hash sku -> change seq), then per row: inventory hash,
---       recent-changes hash, absent marker
+-- KEYS: 1 syncer cursor, 2 fill positions (hash sku -> change seq), 3 the key that says some
+--       recent-changes hash may exist, then per row: inventory hash, recent-changes hash, absent
+--       marker
 -- ARGV: 1 recent-changes time to live in ms, 2 most recent changes kept per SKU,
 --       then per row, in outbox order: xid, id, sku, kind ('U', 'I' or 'D'), delta
 -- Replies: {applied, skipped, cursor, dropped, failure}: rows that changed a cached key, rows at or
@@ -10,9 +11,9 @@
 -- The cursor moves in this same script, so a batch replayed after a crash applies nothing twice.
 -- A cached key gets an update's delta, unless the fill that loaded it already read this change
 -- (its id is at or below the fill's position); an insert, a delete or a malformed row ('R')
--- removes the key, and the next read loads the row as it is then. Every change is also remembered for a while per SKU, so a
--- fill whose database read predates it can add it (fill.lua).
-local cursor_key, fillpos_key = KEYS[1], KEYS[2]
+-- removes the key, and the next read loads the row as it is then. Every change is also remembered
+-- for a while per SKU, so a fill whose database read predates it can add it (fill.lua).
+local cursor_key, fillpos_key, recent_any_key = KEYS[1], KEYS[2], KEYS[3]
 local recent_ttl, recent_cap = ARGV[1], tonumber(ARGV[2])
 
 local function after(xid, id, cursor_xid, cursor_id)
@@ -33,8 +34,8 @@ local applied, skipped, dropped = 0, 0, 0
 -- from the database, which is the truth. Returns whether a cached key changed.
 local function apply(row, a, xid, id)
   local sku, kind, delta = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local inventory_key, recent_key, absent_key = KEYS[3 + 3 * row], KEYS[4 + 3 * row],
-      KEYS[5 + 3 * row]
+  local inventory_key, recent_key, absent_key = KEYS[4 + 3 * row], KEYS[5 + 3 * row],
+      KEYS[6 + 3 * row]
   redis.call('HSET', recent_key, ARGV[a + 1], kind == 'U' and delta or kind)
   if redis.call('HLEN', recent_key) > recent_cap then
     -- Forget the older ones; a fill that read before this change must then read again.
@@ -64,12 +65,14 @@ end
 -- right after them, so a retry neither loses nor repeats any row (a script's writes are not
 -- undone by an error).
 local failure
+local remembered = false
 for row = 0, (#ARGV - 2) / 5 - 1 do
   local a = 3 + 5 * row
   local xid, id = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   if not after(xid, id, cursor_xid, cursor_id) then
     skipped = skipped + 1
   else
+    remembered = true
     local ok, result = pcall(apply, row, a, xid, id)
     if not ok then
       failure = 'outbox row ' .. ARGV[a + 1] .. ' (SKU ' .. ARGV[a + 2] .. '): ' ..
@@ -84,4 +87,8 @@ for row = 0, (#ARGV - 2) / 5 - 1 do
   end
 end
 redis.call('SET', cursor_key, cursor)
+-- Outlives every recent-changes hash: a bulk fill that finds it absent need not look for them.
+if remembered and redis.call('PTTL', recent_any_key) < tonumber(recent_ttl) then
+  redis.call('SET', recent_any_key, '1', 'PX', recent_ttl)
+end
 return {applied, skipped, cursor, dropped, failure or ''}

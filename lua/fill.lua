@@ -1,30 +1,43 @@
 -- Installs values read from the database into Redis, one or many SKUs per call, each only if that
 -- is still safe.
--- KEYS: 1 in-flight counts, 2 persisted counts, 3 fill positions, then per SKU: inventory hash,
---       absent marker, recent changes of the SKU (apply_changes.lua)
--- ARGV: 1 absent-marker time to live in ms (0: no marker), then per SKU: sku, database quantity
---       ('' if the database has no row); then, for each SKU whose persisted count read before the
---       database read is not '0' or whose read's change seq (highest outbox id of the SKU it
---       included) is not 0: its place (1, 2, ...), that persisted count, that change seq. The
---       others, almost all SKUs of a warm, have '0' and 0: two arguments per SKU instead of four.
+-- KEYS: 1 in-flight counts, 2 persisted counts, 3 fill positions, 4 the key that says recent-changes
+--       hashes may exist (apply_changes.lua), 5 the key that says absent markers may exist, then per
+--       SKU: inventory hash, and unless the call is lean: absent marker, recent changes of the SKU
+-- ARGV: 1 absent-marker time to live in ms (0: no marker), 2 keys per SKU: 3, or 1 for a lean call,
+--       then per SKU: sku, database quantity ('' if the database has no row; never in a lean call);
+--       then, for each SKU whose persisted count read before the database read is not '0' or whose
+--       read's change seq (highest outbox id of the SKU it included) is not 0: its place (1, 2,
+--       ...), that persisted count, that change seq. The others, almost all SKUs of a warm, have
+--       '0' and 0: two arguments per SKU instead of four.
 -- Reply: a string with one letter per SKU, in order: 'F' filled with the database quantity given,
 --        'f' filled with another (changes applied after the read added), 'c' cached (the key
 --        exists), 'a' absent, 'i' inflight, 'r' retry; then, in the same order, the quantity of
 --        each SKU answered 'f' or 'c'. (A warm answers one short string per call: most SKUs are 'F'.)
+--        A lean call answers the single string 'full' instead, changing nothing, when recent
+--        changes or absent markers may exist: the caller makes the call again with all keys.
 --
 -- Never overwrites a key that exists (it is newer than any database read). Refuses while events
 -- for the SKU are still in the stream (the database does not have them yet), and when events were
 -- persisted between the database read and now (the read may predate them). Changes the syncer
 -- applied after the read are added (updates) or make the read stale (inserts, deletes); the fill
 -- records its change seq so the syncer does not apply the changes the read included again.
+--
+-- A lean call (a warm, usually into an emptied Redis) passes only the inventory keys: while neither
+-- of keys 4 and 5 exists, no SKU has recent changes or an absent marker to look at.
 local inflight_key, persisted_key, fillpos_key = KEYS[1], KEYS[2], KEYS[3]
+local recent_any_key, absent_any_key = KEYS[4], KEYS[5]
 local absent_ttl = tonumber(ARGV[1])
-local count = (#KEYS - 3) / 3
+local keys_per_sku = tonumber(ARGV[2])
+local lean = keys_per_sku == 1
+local count = (#KEYS - 5) / keys_per_sku
 if count == 0 then
   return {}
 end
+if lean and redis.call('EXISTS', recent_any_key, absent_any_key) > 0 then
+  return 'full'
+end
 local persisted_before, seqs = {}, {}  -- by place, where not '0' and 0
-for j = 2 + 2 * count, #ARGV, 3 do
+for j = 3 + 2 * count, #ARGV, 3 do
   local i = tonumber(ARGV[j])
   persisted_before[i], seqs[i] = ARGV[j + 1], ARGV[j + 2]
 end
@@ -33,7 +46,11 @@ end
 -- what those writes change, so this is the same as SKU by SKU, with fewer calls.
 local skus = {}
 for i = 1, count do
-  skus[i] = ARGV[2 * i]
+  skus[i] = ARGV[2 * i + 1]
+  if lean and ARGV[2 * i + 2] == '' then
+    return redis.error_reply('fill.lua: a lean call lists SKU ' .. skus[i] ..
+        ' without a database quantity')
+  end
 end
 -- With many SKUs (a warm), a shared hash that does not exist (a fresh or emptied Redis, where a
 -- warm usually runs) is found with one EXISTS instead of passing every SKU to HMGET or HDEL.
@@ -52,7 +69,8 @@ local positions, unpositioned, filled_absent_keys = {}, {}, {}
 -- With many SKUs (a warm), one EXISTS over all their keys (stock, absent marker, recent changes)
 -- usually answers 0: then no SKU needs its own HGET or HGETALL, and no marker needs deleting. Keys
 -- this call installs are remembered, in case a SKU is listed twice.
-local any_keys = not many or redis.call('EXISTS', unpack(KEYS, 4, #KEYS)) > 0
+local any_keys = not many or redis.call('EXISTS', unpack(KEYS, 6, #KEYS)) > 0
+local others = any_keys and not lean  -- absent markers and recent changes to look at
 local installed = {}
 local no_changes = {}
 
@@ -71,7 +89,7 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   local seq_text = seqs[i] or '0'
   local seq = tonumber(seq_text)
   local later = 0
-  local recent = any_keys and redis.call('HGETALL', recent_key) or no_changes
+  local recent = others and redis.call('HGETALL', recent_key) or no_changes
   for j = 1, #recent, 2 do
     local field, value = recent[j], recent[j + 1]
     if field == 'overflow' then
@@ -90,6 +108,9 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   if quantity == '' then
     if absent_ttl > 0 then
       redis.call('SET', absent_key, '1', 'PX', absent_ttl)
+      if redis.call('PTTL', absent_any_key) < absent_ttl then
+        redis.call('SET', absent_any_key, '1', 'PX', absent_ttl)
+      end
     end
     return 'a'
   end
@@ -106,7 +127,7 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   elseif had_positions then
     unpositioned[#unpositioned + 1] = sku  -- a position an earlier fill left is dropped
   end
-  if any_keys then
+  if others then
     filled_absent_keys[#filled_absent_keys + 1] = absent_key
   end
   if code == 'F' then
@@ -117,8 +138,13 @@ end
 
 local codes, replies = {}, {''}
 for i = 1, count do
-  local k = 3 * i + 1
-  local code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2 * i], ARGV[2 * i + 1])
+  local k = 6 + keys_per_sku * (i - 1)
+  local code, quantity
+  if lean then
+    code, quantity = fill(i, KEYS[k], nil, nil, ARGV[2 * i + 1], ARGV[2 * i + 2])
+  else
+    code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2 * i + 1], ARGV[2 * i + 2])
+  end
   codes[i] = code
   if quantity then
     replies[#replies + 1] = quantity

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -137,17 +138,21 @@ std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const FillResu
   return std::nullopt;
 }
 
-redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs) const {
+redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs, bool lean) const {
+  const std::size_t keys_per_sku = lean ? 1 : 3;
   redis::ScriptCall call;
-  call.keys.reserve(3 + 3 * inputs.size());
-  call.args.reserve(1 + 2 * inputs.size());
+  call.keys.reserve(5 + keys_per_sku * inputs.size());
+  call.args.reserve(2 + 2 * inputs.size());
   call.keys = {std::string(Keys::kInflight), std::string(Keys::kPersisted),
-               std::string(Keys::kFillPositions)};
-  call.args = {std::to_string(options_.absent_ttl.count())};
+               std::string(Keys::kFillPositions), std::string(Keys::kRecentChangesExist),
+               std::string(Keys::kAbsentMarkersExist)};
+  call.args = {std::to_string(options_.absent_ttl.count()), std::to_string(keys_per_sku)};
   for (const auto& input : inputs) {
     call.keys.push_back(keys_.Inventory(input.sku));
-    call.keys.push_back(Keys::Absent(input.sku));
-    call.keys.push_back(Keys::RecentChanges(input.sku));
+    if (!lean) {
+      call.keys.push_back(Keys::Absent(input.sku));
+      call.keys.push_back(Keys::RecentChanges(input.sku));
+    }
     call.args.push_back(input.sku);
     call.args.push_back(input.snapshot.quantity ? std::to_string(*input.snapshot.quantity)
                                                 : std::string());
@@ -162,6 +167,18 @@ redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs) const
     }
   }
   return call;
+}
+
+bool CacheFiller::MayBeLean(redis::Connection& connection, std::span<const FillInput> inputs) {
+  // Below a full call, the keys saved do not pay for the round trip that asks.
+  if (inputs.size() < kSkusPerCall ||
+      !std::all_of(inputs.begin(), inputs.end(),
+                   [](const FillInput& input) { return input.snapshot.quantity.has_value(); })) {
+    return false;
+  }
+  auto reply = connection.Command({"EXISTS", Keys::kRecentChangesExist, Keys::kAbsentMarkersExist});
+  redis::ThrowIfError(reply, "EXISTS");
+  return reply.AsInteger() == 0;
 }
 
 void CacheFiller::ReadFillReply(const redis::Value& reply, std::span<const FillInput> inputs,
@@ -219,26 +236,53 @@ void CacheFiller::ReadFillReply(const redis::Value& reply, std::span<const FillI
   }
 }
 
+std::span<const FillInput> CacheFiller::CallInputs(std::span<const FillInput> inputs,
+                                                   std::size_t call) {
+  const std::size_t first = call * kSkusPerCall;
+  return inputs.subspan(first, std::min(kSkusPerCall, inputs.size() - first));
+}
+
+std::vector<redis::Value> CacheFiller::RunFillCalls(std::span<const FillInput> inputs) {
+  const std::size_t call_count = (inputs.size() + kSkusPerCall - 1) / kSkusPerCall;
+  auto conn = redis_.Acquire();
+  const bool lean = MayBeLean(*conn, inputs);
+  std::vector<redis::ScriptCall> calls;
+  for (std::size_t call = 0; call < call_count; ++call) {
+    calls.push_back(FillCall(CallInputs(inputs, call), lean));
+  }
+  auto replies = scripts_.fill.RunMany(*conn, calls);
+  if (!lean) {
+    return replies;
+  }
+  // Calls that found recent changes or absent markers after all changed nothing: again, in full.
+  std::vector<std::size_t> refused;
+  calls.clear();
+  for (std::size_t call = 0; call < call_count; ++call) {
+    if (replies[call].type == redis::Value::Type::kString && replies[call].str == "full") {
+      refused.push_back(call);
+      calls.push_back(FillCall(CallInputs(inputs, call), false));
+    }
+  }
+  if (!calls.empty()) {
+    auto again = scripts_.fill.RunMany(*conn, calls);
+    for (std::size_t i = 0; i < refused.size(); ++i) {
+      replies[refused[i]] = std::move(again[i]);
+    }
+  }
+  return replies;
+}
+
 std::vector<FillResult> CacheFiller::Install(std::span<const FillInput> inputs,
                                              std::chrono::steady_clock::time_point read_started) {
   std::vector<FillResult> results(inputs.size());
   if (inputs.empty() || TooOld(read_started)) {
     return results;  // all kRetry
   }
-  std::vector<redis::ScriptCall> calls;
-  for (std::size_t first = 0; first < inputs.size(); first += kSkusPerCall) {
-    calls.push_back(FillCall(inputs.subspan(first, std::min(kSkusPerCall, inputs.size() - first))));
-  }
-  std::vector<redis::Value> replies;
-  {
-    auto conn = redis_.Acquire();
-    replies = scripts_.fill.RunMany(*conn, calls);
-  }
-  for (std::size_t call = 0; call < calls.size(); ++call) {
-    const std::size_t first = call * kSkusPerCall;
-    const std::size_t count = std::min(kSkusPerCall, inputs.size() - first);
-    ReadFillReply(replies[call], inputs.subspan(first, count),
-                  std::span(results).subspan(first, count));
+  const auto replies = RunFillCalls(inputs);
+  for (std::size_t call = 0; call < replies.size(); ++call) {
+    const auto call_inputs = CallInputs(inputs, call);
+    ReadFillReply(replies[call], call_inputs,
+                  std::span(results).subspan(call * kSkusPerCall, call_inputs.size()));
   }
   return results;
 }

@@ -105,8 +105,16 @@ class CacheFiller {
   /// One attempt; nullopt result means "try again".
   std::optional<std::optional<std::int64_t>> TryFill(const std::string& sku,
                                                      const std::string& token);
-  /// One fill.lua call for `inputs` (at most kSkusPerCall).
-  [[nodiscard]] redis::ScriptCall FillCall(std::span<const FillInput> inputs) const;
+  /// One fill.lua call for `inputs` (at most kSkusPerCall); a lean one passes only the inventory
+  /// keys (fill.lua's header).
+  [[nodiscard]] redis::ScriptCall FillCall(std::span<const FillInput> inputs, bool lean) const;
+  /// Whether a fill of `inputs` may try lean calls: many SKUs, all with a database row, and
+  /// neither recent changes nor absent markers in Redis now (fill.lua checks again).
+  static bool MayBeLean(redis::Connection& connection, std::span<const FillInput> inputs);
+  /// The `call`th kSkusPerCall-sized slice of `inputs`.
+  static std::span<const FillInput> CallInputs(std::span<const FillInput> inputs, std::size_t call);
+  /// fill.lua's replies for `inputs`, kSkusPerCall SKUs per call, lean where it may be.
+  std::vector<redis::Value> RunFillCalls(std::span<const FillInput> inputs);
   /// True if a database read that started then may predate forgotten syncer changes.
   static bool TooOld(std::chrono::steady_clock::time_point read_started);
   /// Cached/filled → quantity, absent → nullopt, inflight/retry → try again (nullopt).

@@ -65,6 +65,16 @@ class WarmTest : public ServersTest {
     Sql(fmt::format("INSERT INTO inventory (sku, quantity) VALUES ('{}', {})", sku, quantity));
   }
 
+  /// Seeds SKUs L0 ... L<count - 1>, quantity 100 each, with plain SQL: with a count of
+  /// CacheFiller::kSkusPerCall or more, a page of them is installed with lean fill calls (only
+  /// inventory keys) unless recent changes or absent markers may exist.
+  void InsertMany(int count) {
+    Sql(
+        fmt::format("WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < {}) "
+                    "INSERT INTO inventory (sku, quantity) SELECT 'L' || n, 100 FROM g",
+                    count - 1));
+  }
+
   /// Every database row is cached with the database's quantity, and nothing else is cached.
   void ExpectRedisEqualsDatabase() {
     auto conn = pool().Acquire();
@@ -162,6 +172,67 @@ TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndTheInstallIsCountedOnce) {
   EXPECT_EQ(syncer.RunOnce().applied, 0);
   EXPECT_EQ(RedisQuantity("A"), 107);
   EXPECT_EQ(DatabaseQuantity("A"), 107);
+}
+
+TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndAManySkuInstallIsCountedOnce) {
+  // No recent changes when the warm starts (the inserts are not applied yet); the syncer applies
+  // them and one update after the page's read: the install must look at the SKUs' recent changes.
+  InsertMany(300);
+  syncer::Syncer syncer(pool(), store(), {});
+  PageHookStore hooked(store());
+  bool changed = false;
+  hooked.after_read = [&] {
+    if (std::exchange(changed, true)) {
+      return;
+    }
+    Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'L150'");
+    std::size_t applied = 0;
+    while (auto batch = syncer.RunOnce().applied) {
+      applied += batch;
+    }
+    ASSERT_EQ(applied, 301u);  // nothing is cached: only remembered for fills
+  };
+  EXPECT_EQ(WarmAll(hooked, 1000).loaded, 300);
+  EXPECT_EQ(RedisQuantity("L150"), 107);
+  EXPECT_EQ(RedisQuantity("L149"), 100);
+  // The key that says recent changes may exist outlives them.
+  EXPECT_GE(Redis({"PTTL", core::Keys::kRecentChangesExist}).AsInteger(),
+            Redis({"PTTL", core::Keys::RecentChanges("L150")}).AsInteger());
+  EXPECT_EQ(syncer.RunOnce().applied, 0u);
+  EXPECT_EQ(RedisQuantity("L150"), 107);
+  EXPECT_EQ(DatabaseQuantity("L150"), 107);
+}
+
+TEST_F(WarmTest, AManySkuWarmRemovesTheAbsentMarkerOfASkuItLoads) {
+  stock_options.fill.absent_ttl = 60s;
+  ASSERT_EQ(stock().Get("L150").status, StockStatus::kUnknownSku);  // remembered as absent
+  ASSERT_EQ(Redis({"EXISTS", core::Keys::Absent("L150")}).AsInteger(), 1);
+  InsertMany(300);  // no syncer runs: only the warm can remove the marker
+  EXPECT_EQ(WarmAll(store(), 1000).loaded, 300);
+  EXPECT_EQ(Redis({"EXISTS", core::Keys::Absent("L150")}).AsInteger(), 0);
+  EXPECT_EQ(stock().Get("L150").quantity, 100);
+  ExpectRedisEqualsDatabase();
+}
+
+TEST_F(WarmTest, ALeanFillCallChangesNothingWhileRecentChangesMayExist) {
+  // fill.lua's own check, for a change the syncer applies after the caller looked.
+  redis::ScriptCall lean{
+      .keys = {std::string(core::Keys::kInflight), std::string(core::Keys::kPersisted),
+               std::string(core::Keys::kFillPositions),
+               std::string(core::Keys::kRecentChangesExist),
+               std::string(core::Keys::kAbsentMarkersExist), "inventory:A"},
+      .args = {"0", "1", "A", "5"}};
+  Redis({"SET", core::Keys::kRecentChangesExist, "1", "PX", "60000"});
+  auto conn = pool().Acquire();
+  auto refused = stock().scripts().fill.Run(*conn, lean);
+  ASSERT_EQ(refused.type, redis::Value::Type::kString);
+  EXPECT_EQ(refused.str, "full");
+  EXPECT_EQ(RedisQuantity("A"), std::nullopt);
+  Redis({"DEL", core::Keys::kRecentChangesExist});
+  auto filled = stock().scripts().fill.Run(*conn, lean);
+  ASSERT_TRUE(filled.IsArray());
+  EXPECT_EQ(filled.AsArray().at(0).AsString(), "F");
+  EXPECT_EQ(RedisQuantity("A"), 5);
 }
 
 TEST_F(WarmTest, AChangeTheReadIncludedIsNotAppliedAgain) {
