@@ -88,7 +88,10 @@ for row = 0, (#ARGV - 2) / 5 - 1 do
 end
 redis.call('SET', cursor_key, cursor)
 -- Outlives every recent-changes hash: a bulk fill that finds it absent need not look for them.
-if remembered and redis.call('PTTL', recent_any_key) < tonumber(recent_ttl) then
-  redis.call('SET', recent_any_key, '1', 'PX', recent_ttl)
+-- The margin covers the clocks a script's commands read differing by up to the script's run time
+-- (the PEXPIREs above may read a later time than this PTTL).
+local recent_ms = tonumber(recent_ttl)
+if remembered and redis.call('PTTL', recent_any_key) < recent_ms + 10000 then
+  redis.call('SET', recent_any_key, '1', 'PX', 2 * recent_ms + 10000)
 end
 return {applied, skipped, cursor, dropped, failure or ''}

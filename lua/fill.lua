@@ -108,8 +108,9 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   if quantity == '' then
     if absent_ttl > 0 then
       redis.call('SET', absent_key, '1', 'PX', absent_ttl)
-      if redis.call('PTTL', absent_any_key) < absent_ttl then
-        redis.call('SET', absent_any_key, '1', 'PX', absent_ttl)
+      -- Outlives the marker, with apply_changes.lua's margin for the clocks' difference.
+      if redis.call('PTTL', absent_any_key) < absent_ttl + 10000 then
+        redis.call('SET', absent_any_key, '1', 'PX', 2 * absent_ttl + 10000)
       end
     end
     return 'a'

@@ -35,8 +35,9 @@ class Keys {
   [[nodiscard]] static std::string RecentChanges(std::string_view sku) {
     return "invsync:recent:" + std::string(sku);
   }
-  /// Exists, with the longest time to live, while any recent-changes hash may exist (set by the
-  /// syncer's script): a bulk fill that finds it absent need not look for them.
+  /// Exists while any recent-changes hash may exist (the syncer's script keeps it at least 10 s
+  /// longer than the last one it touched): a bulk fill that finds it absent need not look for
+  /// them.
   static constexpr std::string_view kRecentChangesExist = "invsync:recent-any";
   /// The same for negative-cache markers (set by fill.lua with each marker).
   static constexpr std::string_view kAbsentMarkersExist = "invsync:absent-any";

@@ -245,6 +245,19 @@ TEST_F(WarmTest, AChangeTheReadIncludedIsNotAppliedAgain) {
   EXPECT_EQ(RedisQuantity("A"), 105);
 }
 
+TEST_F(WarmTest, ChangesTheReadsIncludedAreNotAppliedAgainAnywhereInALargeBatch) {
+  // One syncer batch of 1,501 rows, each compared with its own SKU's fill position.
+  InsertMany(1500);
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'L1400'");
+  EXPECT_EQ(WarmAll().loaded, 1500);
+  syncer::Syncer syncer(pool(), store(), {});
+  const auto batch = syncer.RunOnce();
+  EXPECT_EQ(batch.read, 1501u);
+  EXPECT_EQ(batch.applied, 1501u);
+  EXPECT_EQ(RedisQuantity("L1400"), 105);
+  ExpectRedisEqualsDatabase();
+}
+
 TEST_F(WarmTest, WarmWhileOrdersFlowKeepsTheBooks) {
   constexpr int kSkus = 40;
   constexpr std::int64_t kStock = 300;
