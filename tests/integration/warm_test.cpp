@@ -32,18 +32,22 @@ namespace {
 using namespace std::chrono_literals;
 using core::StockStatus;
 
-/// Runs a hook right after each page read (to make something happen between read and install).
+/// Runs a hook right after the first page read (to make something happen between read and install).
 class PageHookStore final : public db::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   std::vector<db::SkuStock> LoadStockPage(std::string_view after_sku, std::size_t limit) override {
     auto page = inner().LoadStockPage(after_sku, limit);
-    if (after_read) {
-      after_read();
+    if (after_first_read && !first_read_done_) {
+      first_read_done_ = true;  // not by clearing the hook from inside itself: it is running
+      after_first_read();
     }
     return page;
   }
-  std::function<void()> after_read;
+  std::function<void()> after_first_read;
+
+ private:
+  bool first_read_done_ = false;
 };
 
 class WarmTest : public ServersTest {
@@ -157,13 +161,7 @@ TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndTheInstallIsCountedOnce) {
   syncer::Syncer syncer(pool(), store(), {});
   ASSERT_EQ(syncer.RunOnce().applied, 1);
   PageHookStore hooked(store());
-  bool changed = false;
-  // Not by clearing `after_read` from inside itself: that destroys the closure that is running,
-  // and its captures with it.
-  hooked.after_read = [&] {
-    if (std::exchange(changed, true)) {
-      return;
-    }
+  hooked.after_first_read = [&] {
     Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
     ASSERT_EQ(syncer.RunOnce().applied, 1);  // A is not cached: only remembered for fills
   };
@@ -180,11 +178,7 @@ TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndAManySkuInstallIsCountedOnce) {
   InsertMany(300);
   syncer::Syncer syncer(pool(), store(), {});
   PageHookStore hooked(store());
-  bool changed = false;
-  hooked.after_read = [&] {
-    if (std::exchange(changed, true)) {
-      return;
-    }
+  hooked.after_first_read = [&] {
     Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'L150'");
     std::size_t applied = 0;
     while (auto batch = syncer.RunOnce().applied) {
