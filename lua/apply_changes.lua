@@ -11,8 +11,9 @@
 -- The cursor moves in this same script, so a batch replayed after a crash applies nothing twice.
 -- A cached key gets an update's delta, unless the fill that loaded it already read this change
 -- (its id is at or below the fill's position); an insert, a delete or a malformed row ('R')
--- removes the key, and the next read loads the row as it is then. Every change is also remembered
--- for a while per SKU, so a fill whose database read predates it can add it (fill.lua).
+-- removes the key, and the next read loads the row as it is then. A change to a SKU that is not
+-- cached, and every insert, delete, malformed row and dropped key, is also remembered for a while
+-- per SKU, so a fill whose database read predates it can add it or read again (fill.lua).
 local cursor_key, fillpos_key, recent_any_key = KEYS[1], KEYS[2], KEYS[3]
 local recent_ttl, recent_cap = ARGV[1], tonumber(ARGV[2])
 
@@ -28,6 +29,23 @@ end
 local cursor_xid, cursor_id = tonumber(cursor_xid_text), tonumber(cursor_id_text)
 
 local applied, skipped, dropped = 0, 0, 0
+local remembered = false  -- whether any change was remembered for fills
+
+-- Remembers a change for fills whose database read may predate it (fill.lua adds it, or reads
+-- again). Only a SKU that is not cached needs this: while its key exists, a fill finds it cached
+-- and installs nothing, and every way a key disappears leaves a fill a sign to read again (the
+-- inserts, deletes and drops below are remembered; the persister's drop after a data loss raises
+-- the persisted count; a repair removes a key only for a SKU the database does not have).
+local function remember(recent_key, id_text, value)
+  redis.call('HSET', recent_key, id_text, value)
+  if redis.call('HLEN', recent_key) > recent_cap then
+    -- Forget the older ones; a fill that read before this change must then read again.
+    redis.call('DEL', recent_key)
+    redis.call('HSET', recent_key, 'overflow', id_text)
+  end
+  redis.call('PEXPIRE', recent_key, recent_ttl)
+  remembered = true
+end
 
 -- Applies one row that is after the cursor. An update whose delta Redis cannot add (the sum would
 -- overflow 64 bits, or the key is not a hash) drops the key instead: the next read loads the row
@@ -36,18 +54,14 @@ local function apply(row, a, xid, id)
   local sku, kind, delta = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local inventory_key, recent_key, absent_key = KEYS[4 + 3 * row], KEYS[5 + 3 * row],
       KEYS[6 + 3 * row]
-  redis.call('HSET', recent_key, ARGV[a + 1], kind == 'U' and delta or kind)
-  if redis.call('HLEN', recent_key) > recent_cap then
-    -- Forget the older ones; a fill that read before this change must then read again.
-    redis.call('DEL', recent_key)
-    redis.call('HSET', recent_key, 'overflow', ARGV[a + 1])
+  local cached = redis.call('EXISTS', inventory_key) == 1
+  if kind ~= 'U' or not cached then
+    remember(recent_key, ARGV[a + 1], kind == 'U' and delta or kind)
   end
-  redis.call('PEXPIRE', recent_key, recent_ttl)
   if kind == 'I' then
     redis.call('DEL', absent_key)
   end
-  if redis.call('EXISTS', inventory_key) == 0
-      or id <= (tonumber(redis.call('HGET', fillpos_key, sku)) or 0) then
+  if not cached or id <= (tonumber(redis.call('HGET', fillpos_key, sku)) or 0) then
     return false
   end
   if kind == 'U' then
@@ -56,6 +70,7 @@ local function apply(row, a, xid, id)
       return true
     end
     dropped = dropped + 1
+    remember(recent_key, ARGV[a + 1], 'R')  -- fills that read before it read again
   end
   redis.call('DEL', inventory_key)
   return true
@@ -65,14 +80,12 @@ end
 -- right after them, so a retry neither loses nor repeats any row (a script's writes are not
 -- undone by an error).
 local failure
-local remembered = false
 for row = 0, (#ARGV - 2) / 5 - 1 do
   local a = 3 + 5 * row
   local xid, id = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   if not after(xid, id, cursor_xid, cursor_id) then
     skipped = skipped + 1
   else
-    remembered = true
     local ok, result = pcall(apply, row, a, xid, id)
     if not ok then
       failure = 'outbox row ' .. ARGV[a + 1] .. ' (SKU ' .. ARGV[a + 2] .. '): ' ..

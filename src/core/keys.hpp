@@ -31,7 +31,8 @@ class Keys {
   [[nodiscard]] static std::string FillLock(std::string_view sku) {
     return "invsync:fill:" + std::string(sku);
   }
-  /// Changes the syncer applied for a SKU lately (id → delta, "I" or "D"), for fills in flight.
+  /// Changes the syncer applied lately to a SKU that was not cached (id → delta; every insert,
+  /// delete and dropped key too: "I", "D", "R"), for fills in flight.
   [[nodiscard]] static std::string RecentChanges(std::string_view sku) {
     return "invsync:recent:" + std::string(sku);
   }

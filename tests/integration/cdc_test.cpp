@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -417,6 +418,58 @@ TEST_F(CdcTest, AChangeAppliedDuringAFillIsNotLost) {
   ASSERT_EQ(result.status, core::StockStatus::kOk);
   EXPECT_EQ(result.quantity, 107);
   EXPECT_EQ(RedisQuantity("A"), 107);
+}
+
+// A change to a cached SKU goes into its key only: a fill finds the key and installs nothing, so
+// there is nothing to remember for fills (and nothing to expire later).
+TEST_F(CdcTest, AChangeToACachedSkuIsNotRememberedForFills) {
+  Insert("CACHED", 100);
+  Insert("COLD", 100);
+  ASSERT_EQ(Get("CACHED"), 100);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  syncer.RunOnce();  // the inserts: remembered (a fill may have read before them)
+  Redis({"DEL", Keys::RecentChanges("CACHED"), Keys::RecentChanges("COLD"),
+         Keys::kRecentChangesExist});
+  Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'CACHED'");
+  EXPECT_EQ(syncer.RunOnce().applied, 1U);
+  EXPECT_EQ(RedisQuantity("CACHED"), 107);
+  EXPECT_EQ(Redis({"EXISTS", Keys::RecentChanges("CACHED"), Keys::kRecentChangesExist}).AsInteger(),
+            0);
+  Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'COLD'");
+  EXPECT_EQ(syncer.RunOnce().applied, 1U);
+  EXPECT_EQ(Redis({"HLEN", Keys::RecentChanges("COLD")}).AsInteger(), 1);
+  EXPECT_EQ(Redis({"EXISTS", Keys::kRecentChangesExist}).AsInteger(), 1);
+}
+
+// A cached key that the syncer drops (its update would overflow 64 bits) leaves fills a sign: a
+// fill whose read predates the update, finding no key, reads again instead of installing a value
+// without it.
+TEST_F(CdcTest, AKeyDroppedByAnUpdateMakesAFillThatReadBeforeItReadAgain) {
+  constexpr std::int64_t kLarge = std::numeric_limits<std::int64_t>::max() - 1000;
+  Insert("A", kLarge);
+  CountingStore counting(store());
+  auto service = NewService(counting);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  syncer.RunOnce();  // the insert
+  Redis({"DEL", Keys::RecentChanges("A"), Keys::kRecentChangesExist});
+  bool changed = false;
+  counting.after_read = [&] {
+    if (std::exchange(changed, true)) {
+      return;
+    }
+    // Another process installs the SKU meanwhile, a value too large to take the update.
+    Redis({"HSET", "inventory:A", "product_id", "A", "quantity",
+           std::to_string(std::numeric_limits<std::int64_t>::max())});
+    Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
+    EXPECT_EQ(syncer.RunOnce().applied, 1U);
+    EXPECT_EQ(RedisQuantity("A"), std::nullopt);  // dropped
+  };
+  auto result = service->Get("A");
+  ASSERT_TRUE(changed);
+  ASSERT_EQ(result.status, core::StockStatus::kOk);
+  EXPECT_EQ(result.quantity, kLarge + 7);
+  EXPECT_EQ(RedisQuantity("A"), kLarge + 7);
+  EXPECT_EQ(syncer.counters().dropped_keys.load(), 1);
 }
 
 // The converse: a change the fill's read already included, applied by the syncer afterwards.
