@@ -306,6 +306,12 @@ std::vector<std::string> CacheFiller::PersistedCounts(redis::Connection& connect
   return counts;
 }
 
+bool CacheFiller::AnyPersistedCounts(redis::Connection& connection) {
+  auto reply = connection.Command({"EXISTS", Keys::kPersisted});
+  redis::ThrowIfError(reply, "EXISTS");
+  return reply.AsInteger() != 0;
+}
+
 std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string> skus) {
   if (skus.empty()) {
     return {};

@@ -89,6 +89,8 @@ class CacheFiller {
   /// The SKUs' persisted counts now ("0" for none), to pass as `FillInput::persisted_before`.
   static std::vector<std::string> PersistedCounts(redis::Connection& connection,
                                                   std::span<const std::string> skus);
+  /// Whether any SKU has a persisted count now; if not, every SKU's is "0".
+  static bool AnyPersistedCounts(redis::Connection& connection);
 
   /// Stands for a persisted count that was not read before the database read.
   static constexpr std::string_view kUnknownPersisted = "?";

@@ -30,37 +30,48 @@ Warmer::Warmer(redis::Pool& redis, db::Store& store, CacheFiller& filler, WarmOp
     : redis_(redis), store_(store), filler_(filler), options_(options) {}
 
 Warmer::Page Warmer::ReadPage(const std::string& after) {
-  // fill.lua needs each SKU's persisted count from before the database read, and the page's SKUs
-  // are known only from the read itself: so they are listed first (a cheap index-only scan). A
-  // SKU inserted between list and read has no count and is read again (kUnknownPersisted).
-  const auto listed = store_.ListSkus(after, options_.page_size);
+  // fill.lua needs each SKU's persisted count from before the database read. While no SKU has
+  // one (a warm into an emptied Redis before any event is persisted), each is "0". Otherwise the
+  // page's SKUs, known only from the read itself, are listed first (a cheap index-only scan) and
+  // their counts read; a SKU inserted between list and read has no count and is read again
+  // (kUnknownPersisted).
+  std::vector<std::string> listed;
   std::vector<std::string> persisted;
+  bool any_persisted = false;
   {
     auto conn = redis_.Acquire();
-    persisted = CacheFiller::PersistedCounts(*conn, listed);
+    any_persisted = CacheFiller::AnyPersistedCounts(*conn);
+    if (any_persisted) {
+      listed = store_.ListSkus(after, options_.page_size);
+      persisted = CacheFiller::PersistedCounts(*conn, listed);
+    }
   }
   Page page;
   page.read_started = std::chrono::steady_clock::now();
   auto rows = store_.LoadStockPage(after, options_.page_size);
   page.last = rows.size() < options_.page_size;
   std::unordered_map<std::string_view, std::size_t> index;  // built only if list and read differ
+  auto persisted_before = [&](std::size_t i, const std::string& sku) -> std::string_view {
+    if (!any_persisted) {
+      return "0";
+    }
+    if (i < listed.size() && listed[i] == sku) {
+      return persisted[i];
+    }
+    if (index.empty()) {
+      for (std::size_t j = 0; j < listed.size(); ++j) {
+        index.emplace(listed[j], j);
+      }
+    }
+    const auto found = index.find(sku);
+    return found == index.end() ? CacheFiller::kUnknownPersisted
+                                : std::string_view(persisted[found->second]);
+  };
   page.skus.reserve(rows.size());
   page.inputs.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     auto& row = rows[i];
-    std::string_view before = CacheFiller::kUnknownPersisted;
-    if (i < listed.size() && listed[i] == row.sku) {
-      before = persisted[i];
-    } else {
-      if (index.empty()) {
-        for (std::size_t j = 0; j < listed.size(); ++j) {
-          index.emplace(listed[j], j);
-        }
-      }
-      if (auto found = index.find(row.sku); found != index.end()) {
-        before = persisted[found->second];
-      }
-    }
+    const std::string_view before = persisted_before(i, row.sku);
     page.skus.push_back(row.sku);
     page.inputs.push_back({std::move(row.sku), row.snapshot, std::string(before)});
   }

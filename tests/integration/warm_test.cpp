@@ -53,10 +53,10 @@ class PageHookStore final : public db::ForwardingStore {
 class WarmTest : public ServersTest {
  protected:
   /// Warms every SKU in process, as `invsync warm --all` does, in small pages.
+  /// Its fills' database reads outside the pages are counted in `fill_counters_`.
   core::WarmCounts WarmAll(db::Store& through, std::size_t page_size = 100) {
-    core::CacheCounters counters;
     core::CacheFiller filler(pool(), through, stock().keys(), stock().scripts(),
-                             {.absent_ttl = 0ms}, counters);
+                             {.absent_ttl = 0ms}, fill_counters_);
     core::Warmer warmer(pool(), through, filler, {.page_size = page_size});
     return warmer.WarmAll({});
   }
@@ -106,6 +106,8 @@ class WarmTest : public ServersTest {
     }
     EXPECT_EQ(conn->Command({"KEYS", "inventory:*"}).AsArray().size(), rows);
   }
+
+  core::CacheCounters fill_counters_;
 };
 
 TEST_F(WarmTest, WarmAllAfterFlushallRestoresEverySkuEqualToTheDatabase) {
@@ -154,6 +156,51 @@ TEST_F(WarmTest, ASkuWithUnpersistedEventsIsSkippedUntilTheyArePersisted) {
   EXPECT_EQ(WarmAll().loaded, 1);
   EXPECT_EQ(RedisQuantity("A"), 90);
   EXPECT_EQ(DatabaseQuantity("A"), 90);
+}
+
+TEST_F(WarmTest, SkusWithPersistedEventsAreLoadedFromTheirPageWithoutReadingAgain) {
+  // The page's persisted counts are read before the page: each SKU installs on the first try.
+  ASSERT_EQ(stock().Set("A", 100, "seed-a").status, StockStatus::kOk);
+  ASSERT_EQ(stock().Set("B", 50, "seed-b").status, StockStatus::kOk);
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 10}}).status, StockStatus::kOk);
+  Drain();
+  ASSERT_TRUE(Redis({"HGET", core::Keys::kPersisted, "A"}).AsOptionalString().has_value());
+  Redis({"DEL", "inventory:A", "inventory:B"});
+  auto counts = WarmAll();
+  EXPECT_EQ(counts.loaded, 2);
+  EXPECT_EQ(fill_counters_.database_reads.load(), 0);
+  EXPECT_EQ(RedisQuantity("A"), 90);
+  EXPECT_EQ(RedisQuantity("B"), 50);
+}
+
+TEST_F(WarmTest, AWarmIntoAnEmptiedRedisLoadsEverySkuFromItsPage) {
+  ASSERT_EQ(stock().Set("A", 100, "seed-a").status, StockStatus::kOk);
+  ASSERT_EQ(stock().Set("B", 50, "seed-b").status, StockStatus::kOk);
+  Drain();
+  Redis({"FLUSHALL"});
+  EXPECT_EQ(WarmAll().loaded, 2);
+  EXPECT_EQ(fill_counters_.database_reads.load(), 0);
+  ExpectRedisEqualsDatabase();
+}
+
+TEST_F(WarmTest, AnEventPersistedAfterAPageReadIntoAnEmptiedRedisMakesItsSkuReadAgain) {
+  // After a FLUSHALL no SKU has a persisted count, and the warm reads none: the first persisted
+  // count to appear after the page's read must still make the read count as stale.
+  ASSERT_EQ(stock().Set("A", 100, "seed-a").status, StockStatus::kOk);
+  ASSERT_EQ(stock().Set("B", 50, "seed-b").status, StockStatus::kOk);
+  Drain();
+  Redis({"FLUSHALL"});
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 10}}).status, StockStatus::kOk);  // fills A, then 90
+  Redis({"DEL", "inventory:A"});  // gone again while its event is still in the stream
+  ASSERT_EQ(Redis({"EXISTS", core::Keys::kPersisted}).AsInteger(), 0);
+  PageHookStore hooked(store());
+  hooked.after_first_read = [&] { Drain(); };  // the page read A at 100
+  auto counts = WarmAll(hooked);
+  EXPECT_EQ(counts.loaded, 2);
+  EXPECT_EQ(fill_counters_.database_reads.load(), 1);  // A, read again
+  EXPECT_EQ(RedisQuantity("A"), 90);
+  EXPECT_EQ(DatabaseQuantity("A"), 90);
+  EXPECT_EQ(RedisQuantity("B"), 50);
 }
 
 TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndTheInstallIsCountedOnce) {
