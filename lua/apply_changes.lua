@@ -1,7 +1,7 @@
 -- Applies outbox rows (changes made in the database outside invsync) to Redis, exactly once.
 -- KEYS: 1 syncer cursor, 2 fill positions (hash sku -> change seq), 3 the key that says some
---       recent-changes hash may exist, then per row: inventory hash, recent-changes hash, absent
---       marker
+--       recent-changes hash may exist, 4 the key that says a fill's database read may be in
+--       flight, then per row: inventory hash, recent-changes hash, absent marker
 -- ARGV: 1 recent-changes time to live in ms, 2 most recent changes kept per SKU,
 --       then per row, in outbox order: xid, id, sku, kind ('U', 'I' or 'D'), delta
 -- Replies: {applied, skipped, cursor, dropped, failure}: rows that changed a cached key, rows at or
@@ -12,9 +12,10 @@
 -- A cached key gets an update's delta, unless the fill that loaded it already read this change
 -- (its id is at or below the fill's position); an insert, a delete or a malformed row ('R')
 -- removes the key, and the next read loads the row as it is then. A change to a SKU that is not
--- cached, and every insert, delete, malformed row and dropped key, is also remembered for a while
--- per SKU, so a fill whose database read predates it can add it or read again (fill.lua).
-local cursor_key, fillpos_key, recent_any_key = KEYS[1], KEYS[2], KEYS[3]
+-- cached, every insert, delete, malformed row and dropped key, and while a fill's read may be in
+-- flight every change, is also remembered for a while per SKU, so a fill whose database read
+-- predates it can add it or read again (fill.lua).
+local cursor_key, fillpos_key, recent_any_key, fill_reads_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local recent_ttl, recent_cap = ARGV[1], tonumber(ARGV[2])
 
 local function after(xid, id, cursor_xid, cursor_id)
@@ -30,12 +31,16 @@ local cursor_xid, cursor_id = tonumber(cursor_xid_text), tonumber(cursor_id_text
 
 local applied, skipped, dropped = 0, 0, 0
 local remembered = false  -- whether any change was remembered for fills
+-- Every fill sets this key before its database read, for longer than the read may take.
+local fill_reads = redis.call('EXISTS', fill_reads_key) == 1
 
 -- Remembers a change for fills whose database read may predate it (fill.lua adds it, or reads
--- again). Only a SKU that is not cached needs this: while its key exists, a fill finds it cached
--- and installs nothing, and every way a key disappears leaves a fill a sign to read again (the
--- inserts, deletes and drops below are remembered; the persister's drop after a data loss raises
--- the persisted count; a repair removes a key only for a SKU the database does not have).
+-- again). A SKU that is not cached needs this. A cached one only while some fill's read may be in
+-- flight: while its key exists, a fill finds it cached and installs nothing, but the key can
+-- vanish before the fill installs, and not every way leaves a sign (the inserts, deletes and
+-- drops below are remembered; the persister's drop after a data loss raises the persisted count;
+-- a key deleted by hand leaves none). With no fill's read in flight, no fill can install a read
+-- older than this change.
 local function remember(recent_key, id_text, value)
   redis.call('HSET', recent_key, id_text, value)
   if redis.call('HLEN', recent_key) > recent_cap then
@@ -52,10 +57,10 @@ end
 -- from the database, which is the truth. Returns whether a cached key changed.
 local function apply(row, a, xid, id)
   local sku, kind, delta = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local inventory_key, recent_key, absent_key = KEYS[4 + 3 * row], KEYS[5 + 3 * row],
-      KEYS[6 + 3 * row]
+  local inventory_key, recent_key, absent_key = KEYS[5 + 3 * row], KEYS[6 + 3 * row],
+      KEYS[7 + 3 * row]
   local cached = redis.call('EXISTS', inventory_key) == 1
-  if kind ~= 'U' or not cached then
+  if kind ~= 'U' or not cached or fill_reads then
     remember(recent_key, ARGV[a + 1], kind == 'U' and delta or kind)
   end
   if kind == 'I' then

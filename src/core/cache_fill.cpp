@@ -27,6 +27,12 @@ std::int64_t ParseQuantity(const std::string& text, const std::string& sku) {
   return *value;
 }
 
+/// Sets Keys::kFillReadsActive (see CacheFiller::AnnounceRead).
+redis::Args AnnounceReadCommand() {
+  return {"SET", Keys::kFillReadsActive, "1", "PX",
+          std::to_string(Keys::kFillReadsActiveTtl.count())};
+}
+
 }  // namespace
 
 CacheFiller::CacheFiller(redis::Pool& redis, db::Store& store, const Keys& keys, Scripts& scripts,
@@ -74,7 +80,8 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
                             {"EXISTS", absent_key},
                             {"HGET", Keys::kInflight, sku},
                             {"HGET", Keys::kPersisted, sku},
-                            {"SET", lock_key, token, "NX", "PX", lock_ms}});
+                            {"SET", lock_key, token, "NX", "PX", lock_ms},
+                            AnnounceReadCommand()});
   }
   for (const auto& value : state) {
     redis::ThrowIfError(value, "fill state");
@@ -119,9 +126,10 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
 }
 
 bool CacheFiller::TooOld(std::chrono::steady_clock::time_point read_started) {
-  // Changes applied meanwhile are remembered for Keys::kRecentChangesTtl; a read older than half
-  // of that might miss some, so it is read again.
-  return std::chrono::steady_clock::now() - read_started > Keys::kRecentChangesTtl / 2;
+  // Changes applied meanwhile are remembered while Keys::kFillReadsActive (set before the read)
+  // lives, and for Keys::kRecentChangesTtl; both outlive a read of at most this age. An older
+  // read might miss some, so it is read again.
+  return std::chrono::steady_clock::now() - read_started > Keys::kFillReadMaxAge;
 }
 
 std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const FillResult& result) {
@@ -306,10 +314,11 @@ std::vector<std::string> CacheFiller::PersistedCounts(redis::Connection& connect
   return counts;
 }
 
-bool CacheFiller::AnyPersistedCounts(redis::Connection& connection) {
-  auto reply = connection.Command({"EXISTS", Keys::kPersisted});
-  redis::ThrowIfError(reply, "EXISTS");
-  return reply.AsInteger() != 0;
+bool CacheFiller::AnnounceRead(redis::Connection& connection) {
+  auto replies = connection.Pipeline({AnnounceReadCommand(), {"EXISTS", Keys::kPersisted}});
+  redis::ThrowIfError(replies[0], "SET");
+  redis::ThrowIfError(replies[1], "EXISTS");
+  return replies[1].AsInteger() != 0;
 }
 
 std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string> skus) {
@@ -319,7 +328,11 @@ std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string>
   std::vector<std::string> persisted_before;
   {
     auto conn = redis_.Acquire();
-    persisted_before = PersistedCounts(*conn, skus);
+    if (AnnounceRead(*conn)) {
+      persisted_before = PersistedCounts(*conn, skus);
+    } else {
+      persisted_before.assign(skus.size(), "0");
+    }
   }
   counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
   const auto started = std::chrono::steady_clock::now();

@@ -79,8 +79,8 @@ class CacheFiller {
   std::map<std::string, std::int64_t> FillMany(std::span<const std::string> skus);
 
   /// Installs database reads that started at `read_started`, under fill.lua's rules, many SKUs
-  /// per script call in one round trip; results in input order. Reads older than half the time
-  /// Redis remembers the syncer's changes all answer kRetry without touching Redis.
+  /// per script call in one round trip; results in input order. Reads older than
+  /// Keys::kFillReadMaxAge all answer kRetry without touching Redis.
   std::vector<FillResult> Install(std::span<const FillInput> inputs,
                                   std::chrono::steady_clock::time_point read_started);
   /// Reads the SKUs' persisted counts, then their rows in one database query, and installs them.
@@ -89,8 +89,9 @@ class CacheFiller {
   /// The SKUs' persisted counts now ("0" for none), to pass as `FillInput::persisted_before`.
   static std::vector<std::string> PersistedCounts(redis::Connection& connection,
                                                   std::span<const std::string> skus);
-  /// Whether any SKU has a persisted count now; if not, every SKU's is "0".
-  static bool AnyPersistedCounts(redis::Connection& connection);
+  /// To call before a database read for fills: sets Keys::kFillReadsActive, and answers whether
+  /// any SKU has a persisted count now (if not, every SKU's is "0").
+  static bool AnnounceRead(redis::Connection& connection);
 
   /// Stands for a persisted count that was not read before the database read.
   static constexpr std::string_view kUnknownPersisted = "?";

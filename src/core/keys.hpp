@@ -31,8 +31,9 @@ class Keys {
   [[nodiscard]] static std::string FillLock(std::string_view sku) {
     return "invsync:fill:" + std::string(sku);
   }
-  /// Changes the syncer applied lately to a SKU that was not cached (id → delta; every insert,
-  /// delete and dropped key too: "I", "D", "R"), for fills in flight.
+  /// Changes the syncer applied lately (id → delta; every insert, delete and dropped key too:
+  /// "I", "D", "R"), for fills in flight: those to a SKU that was not cached, and while
+  /// kFillReadsActive exists, all.
   [[nodiscard]] static std::string RecentChanges(std::string_view sku) {
     return "invsync:recent:" + std::string(sku);
   }
@@ -42,12 +43,26 @@ class Keys {
   static constexpr std::string_view kRecentChangesExist = "invsync:recent-any";
   /// The same for negative-cache markers (set by fill.lua with each marker).
   static constexpr std::string_view kAbsentMarkersExist = "invsync:absent-any";
-  /// How long recent changes are kept: longer than any fill's database read may take (a fill
-  /// slower than half of it reads again).
+  /// How long recent changes are kept: longer than any fill's database read may take
+  /// (kFillReadMaxAge).
   static constexpr std::chrono::milliseconds kRecentChangesTtl{60'000};
+  /// A fill installs a database read only this soon after it started; an older one is read
+  /// again. (A read of a few rows takes milliseconds: this only bounds how long a fill may be in
+  /// flight, for kFillReadsActive and kRecentChangesTtl.)
+  static constexpr std::chrono::milliseconds kFillReadMaxAge{5'000};
   /// Most recent changes kept per SKU; beyond, older ones are forgotten and fills that read
   /// before them read again.
   static constexpr int kRecentChangesCap = 1000;
+  /// Exists while a fill's database read may be in flight: every fill sets it, for
+  /// kFillReadsActiveTtl, before it reads. While it exists the syncer remembers changes to cached
+  /// SKUs too: a cached key can vanish without leaving fills a sign (deleted by hand), and a fill
+  /// whose read predates a change to it would then install a value without the change.
+  static constexpr std::string_view kFillReadsActive = "invsync:fill-reads";
+  /// kFillReadMaxAge and 10 s more: the margin covers the time from setting it to the read's
+  /// start and from the age check to the install, and a jump of Redis's clock (its expiry runs on
+  /// Redis's clock, the age check on the service's monotonic one).
+  static constexpr std::chrono::milliseconds kFillReadsActiveTtl =
+      kFillReadMaxAge + std::chrono::seconds(10);
   /// Hash sku → change seq of the database read that filled the cached key (fill.lua).
   static constexpr std::string_view kFillPositions = "invsync:fillpos";
   /// The syncer's place in the outbox, "xid:id", moved by the same script that applies rows.

@@ -40,7 +40,7 @@ Warmer::Page Warmer::ReadPage(const std::string& after) {
   bool any_persisted = false;
   {
     auto conn = redis_.Acquire();
-    any_persisted = CacheFiller::AnyPersistedCounts(*conn);
+    any_persisted = CacheFiller::AnnounceRead(*conn);
     if (any_persisted) {
       listed = store_.ListSkus(after, options_.page_size);
       persisted = CacheFiller::PersistedCounts(*conn, listed);

@@ -126,10 +126,10 @@ BatchOutcome Syncer::RunOnce() {
     hook_(FaultPoint::kAfterRead, batch.changes);
   }
   redis::ScriptCall call;
-  call.keys.reserve(3 + 3 * batch.changes.size());
+  call.keys.reserve(4 + 3 * batch.changes.size());
   call.args.reserve(2 + 5 * batch.changes.size());
   call.keys = {std::string(Keys::kSyncCursor), std::string(Keys::kFillPositions),
-               std::string(Keys::kRecentChangesExist)};
+               std::string(Keys::kRecentChangesExist), std::string(Keys::kFillReadsActive)};
   call.args = {std::to_string(Keys::kRecentChangesTtl.count()),
                std::to_string(Keys::kRecentChangesCap)};
   for (const auto& change : batch.changes) {

@@ -420,25 +420,88 @@ TEST_F(CdcTest, AChangeAppliedDuringAFillIsNotLost) {
   EXPECT_EQ(RedisQuantity("A"), 107);
 }
 
-// A change to a cached SKU goes into its key only: a fill finds the key and installs nothing, so
-// there is nothing to remember for fills (and nothing to expire later).
-TEST_F(CdcTest, AChangeToACachedSkuIsNotRememberedForFills) {
+// A change to a cached SKU goes into its key only while no fill's database read may be in flight:
+// no fill can then install a read older than the change, so there is nothing to remember (and
+// nothing to expire later). While one may be, the change is remembered like any other.
+TEST_F(CdcTest, AChangeToACachedSkuIsRememberedOnlyWhileAFillsReadMayBeInFlight) {
   Insert("CACHED", 100);
   Insert("COLD", 100);
   ASSERT_EQ(Get("CACHED"), 100);
+  EXPECT_GT(Redis({"PTTL", Keys::kFillReadsActive}).AsInteger(), 5'000);  // set by that fill
   syncer::Syncer syncer(pool(), store(), SyncerOptions());
   syncer.RunOnce();  // the inserts: remembered (a fill may have read before them)
   Redis({"DEL", Keys::RecentChanges("CACHED"), Keys::RecentChanges("COLD"),
-         Keys::kRecentChangesExist});
+         Keys::kRecentChangesExist, Keys::kFillReadsActive});  // as if a minute had passed
   Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'CACHED'");
   EXPECT_EQ(syncer.RunOnce().applied, 1U);
   EXPECT_EQ(RedisQuantity("CACHED"), 107);
   EXPECT_EQ(Redis({"EXISTS", Keys::RecentChanges("CACHED"), Keys::kRecentChangesExist}).AsInteger(),
             0);
+  Redis({"SET", Keys::kFillReadsActive, "1", "PX", "60000"});  // a fill is reading somewhere
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'CACHED'");
+  EXPECT_EQ(syncer.RunOnce().applied, 1U);
+  EXPECT_EQ(RedisQuantity("CACHED"), 108);
+  EXPECT_EQ(Redis({"HLEN", Keys::RecentChanges("CACHED")}).AsInteger(), 1);
+  Redis({"DEL", Keys::kFillReadsActive});
   Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'COLD'");
   EXPECT_EQ(syncer.RunOnce().applied, 1U);
   EXPECT_EQ(Redis({"HLEN", Keys::RecentChanges("COLD")}).AsInteger(), 1);
   EXPECT_EQ(Redis({"EXISTS", Keys::kRecentChangesExist}).AsInteger(), 1);
+}
+
+// A key deleted by hand leaves fills no sign. Between a fill's read and its install: a back office
+// adds 7, another process loads the SKU with the change, the syncer finds it cached with the change
+// already loaded, and an operator deletes the key. The fill must not install its older read.
+class CdcHandDeleteTest : public CdcTest {
+ protected:
+  /// The race above for SKU "A" (quantity 100), run from a hook after the fill's read.
+  void ChangeLoadApplyAndDelete(syncer::Syncer& syncer) {
+    Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
+    InstallAsAnotherFill("A", 107);
+    EXPECT_EQ(syncer.RunOnce().applied, 1U);  // A is cached with this change: left alone
+    EXPECT_EQ(RedisQuantity("A"), 107);
+    Redis({"DEL", "inventory:A"});
+  }
+};
+
+TEST_F(CdcHandDeleteTest, AKeyDeletedByHandDoesNotLetAFillInstallAReadOlderThanAChange) {
+  Insert("A", 100);
+  CountingStore counting(store());
+  auto service = NewService(counting);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  syncer.RunOnce();  // the insert
+  bool changed = false;
+  counting.after_read = [&] {
+    if (!std::exchange(changed, true)) {
+      ChangeLoadApplyAndDelete(syncer);
+    }
+  };
+  auto result = service->Get("A");
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(result.quantity, 107);
+  EXPECT_EQ(RedisQuantity("A"), 107);
+  EXPECT_EQ(DatabaseQuantity("A"), 107);
+}
+
+TEST_F(CdcHandDeleteTest, AKeyDeletedByHandDoesNotLetAManySkuFillInstallAReadOlderThanAChange) {
+  Insert("A", 100);
+  Insert("B", 50);
+  CountingStore counting(store());
+  auto service = NewService(counting);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  syncer.RunOnce();  // the inserts
+  bool changed = false;
+  counting.after_batch_read = [&] {
+    if (!std::exchange(changed, true)) {
+      ChangeLoadApplyAndDelete(syncer);
+    }
+  };
+  const std::vector<std::string> skus{"A", "B"};
+  auto result = service->GetMany(skus);
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(RedisQuantity("A"), 107);
+  EXPECT_EQ(RedisQuantity("B"), 50);
+  EXPECT_EQ(DatabaseQuantity("A"), 107);
 }
 
 // A cached key that the syncer drops (its update would overflow 64 bits) leaves fills a sign: a

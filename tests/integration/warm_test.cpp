@@ -244,6 +244,26 @@ TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndAManySkuInstallIsCountedOnce) {
   EXPECT_EQ(DatabaseQuantity("L150"), 107);
 }
 
+TEST_F(WarmTest, AKeyDeletedByHandDoesNotLetAPageInstallAReadOlderThanAChange) {
+  // The page reads A at 100. Then a back office adds 7, another process loads A at 107, the
+  // syncer finds A cached with that change already loaded, and an operator deletes the key. The
+  // page's install must not bring back 100.
+  Insert("A", 100);
+  syncer::Syncer syncer(pool(), store(), {});
+  ASSERT_EQ(syncer.RunOnce().applied, 1);
+  PageHookStore hooked(store());
+  hooked.after_first_read = [&] {
+    Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
+    InstallAsAnotherFill("A", 107);
+    EXPECT_EQ(syncer.RunOnce().applied, 1U);  // A is cached with this change: left alone
+    Redis({"DEL", "inventory:A"});
+  };
+  auto counts = WarmAll(hooked);
+  EXPECT_EQ(counts.loaded, 1);
+  EXPECT_EQ(RedisQuantity("A"), 107);
+  EXPECT_EQ(DatabaseQuantity("A"), 107);
+}
+
 TEST_F(WarmTest, AManySkuWarmRemovesTheAbsentMarkerOfASkuItLoads) {
   stock_options.fill.absent_ttl = 60s;
   ASSERT_EQ(stock().Get("L150").status, StockStatus::kUnknownSku);  // remembered as absent
@@ -375,6 +395,9 @@ TEST_F(WarmTest, WarmWhileOrdersFlowKeepsTheBooks) {
 
 TEST_F(WarmTest, WarmOfAnUnknownSkuReportsItAbsentAndChangesNothing) {
   Insert("A", 5);
+  // Any read for fills announces itself (a bookkeeping key with a time to live); that aside,
+  // the warm of an unknown SKU adds no key.
+  Redis({"SET", core::Keys::kFillReadsActive, "1", "PX", "60000"});
   const auto keys_before = Redis({"DBSIZE"}).AsInteger();
   auto warm = Cli({"--json", "warm", "NOPE"});
   EXPECT_EQ(warm.code, 1) << warm.err;

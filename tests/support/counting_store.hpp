@@ -26,13 +26,18 @@ class CountingStore final : public db::ForwardingStore {
   }
   std::map<std::string, db::StockSnapshot> LoadStocks(std::span<const std::string> skus) override {
     batch_reads.fetch_add(1);
-    return inner().LoadStocks(skus);
+    auto snapshots = inner().LoadStocks(skus);
+    if (after_batch_read) {
+      after_batch_read();
+    }
+    return snapshots;
   }
 
   std::atomic<int> reads{0};
   std::atomic<int> batch_reads{0};
   std::chrono::milliseconds read_delay{0};
   std::function<void()> after_read;
+  std::function<void()> after_batch_read;
 };
 
 }  // namespace invsync::testing

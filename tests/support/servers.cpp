@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
+#include "core/keys.hpp"
 #include "db/detail/pg.hpp"
 #include "db/detail/sqlite.hpp"
 #include "db/sqlite_store.hpp"
@@ -155,6 +156,13 @@ std::optional<std::int64_t> ServersTest::RedisQuantity(const std::string& sku) {
     return std::nullopt;
   }
   return ParseInt64(*value);
+}
+
+void ServersTest::InstallAsAnotherFill(const std::string& sku, std::int64_t quantity) {
+  const auto position =
+      SqlInt(fmt::format("SELECT COALESCE(max(id), 0) FROM invsync_outbox WHERE sku = '{}'", sku));
+  Redis({"HSET", "inventory:" + sku, "product_id", sku, "quantity", std::to_string(quantity)});
+  Redis({"HSET", core::Keys::kFillPositions, sku, std::to_string(position)});
 }
 
 redis::Value ServersTest::Redis(const redis::Args& args) {

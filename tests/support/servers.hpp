@@ -79,6 +79,10 @@ class ServersTest : public ::testing::Test {
   /// Quantity in Redis, nullopt if the key is missing.
   std::optional<std::int64_t> RedisQuantity(const std::string& sku);
   redis::Value Redis(const redis::Args& args);
+  /// What another process's cache fill leaves behind when it loads `sku` at `quantity` from a
+  /// database read that included the SKU's latest change: the key and the read's position. (A
+  /// real fill from this process would also announce its read: see CacheFiller::AnnounceRead.)
+  void InstallAsAnotherFill(const std::string& sku, std::int64_t quantity);
 
   /// Runs a persister until every event is persisted (or fails the test after `Scaled(limit)`).
   void Drain(std::chrono::seconds limit = std::chrono::seconds(60));
