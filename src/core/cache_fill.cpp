@@ -29,8 +29,9 @@ std::int64_t ParseQuantity(const std::string& text, const std::string& sku) {
 
 /// Sets Keys::kFillReadsActive (see CacheFiller::AnnounceRead).
 redis::Args AnnounceReadCommand() {
-  return {"SET", Keys::kFillReadsActive, "1", "PX",
-          std::to_string(Keys::kFillReadsActiveTtl.count())};
+  // Args are views: the text they point to must outlive the command.
+  static const std::string ttl_ms = std::to_string(Keys::kFillReadsActiveTtl.count());
+  return {"SET", Keys::kFillReadsActive, "1", "PX", ttl_ms};
 }
 
 }  // namespace
