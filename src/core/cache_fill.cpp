@@ -304,8 +304,9 @@ std::vector<std::string> CacheFiller::PersistedCounts(redis::Connection& connect
   }
   redis::Args command{"HMGET", Keys::kPersisted};
   command.insert(command.end(), skus.begin(), skus.end());
-  auto reply = connection.Command(command);
-  for (const auto& count : reply.AsArray()) {
+  auto replies = connection.Pipeline({AnnounceReadCommand(), command});
+  redis::ThrowIfError(replies[0], "SET");
+  for (const auto& count : replies[1].AsArray()) {
     counts.push_back(count.AsOptionalString().value_or("0"));
   }
   if (counts.size() != skus.size()) {
@@ -329,11 +330,7 @@ std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string>
   std::vector<std::string> persisted_before;
   {
     auto conn = redis_.Acquire();
-    if (AnnounceRead(*conn)) {
-      persisted_before = PersistedCounts(*conn, skus);
-    } else {
-      persisted_before.assign(skus.size(), "0");
-    }
+    persisted_before = PersistedCounts(*conn, skus);
   }
   counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
   const auto started = std::chrono::steady_clock::now();

@@ -87,6 +87,8 @@ class CacheFiller {
   /// Sets no negative-cache markers of its own accord (that is `FillOptions::absent_ttl`).
   std::vector<FillResult> LoadAndInstall(std::span<const std::string> skus);
   /// The SKUs' persisted counts now ("0" for none), to pass as `FillInput::persisted_before`.
+  /// To call before a database read for fills: also sets Keys::kFillReadsActive, in the same
+  /// round trip.
   static std::vector<std::string> PersistedCounts(redis::Connection& connection,
                                                   std::span<const std::string> skus);
   /// To call before a database read for fills: sets Keys::kFillReadsActive, and answers whether
