@@ -4,9 +4,10 @@
 //                Redis; peers: the same rows read from PostgreSQL with the same paged query alone,
 //                and a raw pipelined HSET of the same hashes.
 //   drain:       the syncer (syncer::Syncer::Run, default options) applying a backlog of one
-//                outbox row per SKU (one UPDATE over every row, the syncer stopped); peers: the
-//                same rows read with the syncer's paged query alone, and a raw pipelined HINCRBY
-//                (by 0) of the same keys.
+//                outbox row per SKU (one UPDATE over every row, the syncer stopped), while cache
+//                misses are filled at a steady rate (each fill announces a database read, as a
+//                service's misses do); peers: the same rows read with the syncer's paged query
+//                alone, and a raw pipelined HINCRBY (by 0) of the same keys.
 //   propagation: back-office `UPDATE ... quantity + 1` on random cached SKUs at a fixed rate (open
 //                loop) from a few connections, the syncer running; latency from the intended send
 //                time to the commit (the peer) and to the syncer having applied the change.
@@ -52,6 +53,7 @@ struct Options {
   int rate = 1000;
   double seconds = 10;
   int connections = 4;
+  int drain_fills = 10;
   std::size_t page_size = 2000;
   std::set<std::string> only;
   std::string json_path;
@@ -193,7 +195,7 @@ json MeasureWarm(redis::Pool& pool, db::Store& store, core::Scripts& scripts,
 // ---- drain -----------------------------------------------------------------------------------
 
 json MeasureDrain(const bench::Servers& servers, redis::Pool& pool, db::Store& store,
-                  Check& check) {
+                  core::Scripts& scripts, const Options& options, Check& check) {
   auto conn = pool.Acquire();
   db::detail::PgConnection pg(servers.database_url);
   const db::OutboxPosition start_position = syncer::ReadSyncState(*conn).cursor;
@@ -204,8 +206,30 @@ json MeasureDrain(const bench::Servers& servers, redis::Pool& pool, db::Store& s
   std::cout << fmt::format("drain: backlog of {} outbox rows made in {:.2f} s\n", rows, update_s);
 
   syncer::Syncer syncer(pool, store, {});
+  // Cache misses meanwhile: SKUs the database does not have, so that the drain's own keys stay as
+  // they are; each fill announces its read all the same.
+  core::CacheCounters fill_counters;
+  const Keys keys_in_use;  // the filler keeps a reference
+  core::CacheFiller filler(pool, store, keys_in_use, scripts, {}, fill_counters);
+  std::int64_t fills = 0;
+  std::int64_t fill_failures = 0;
   const auto drain_start = Clock::now();
   {
+    std::jthread filling([&](const std::stop_token& stop) {
+      if (options.drain_fills == 0) {
+        return;
+      }
+      const auto every = std::chrono::microseconds(1'000'000 / options.drain_fills);
+      for (auto due = Clock::now(); !stop.stop_requested(); due += every) {
+        try {
+          filler.Fill(fmt::format("drain-miss-{}", fills++));
+        } catch (const Error& error) {
+          ++fill_failures;
+          std::cerr << "drain: a fill failed: " << error.what() << '\n';
+        }
+        std::this_thread::sleep_until(due + every);
+      }
+    });
     std::jthread running([&syncer](const std::stop_token& stop) { syncer.Run(stop); });
     while (syncer.counters().rows.load() < rows) {
       if (bench::SecondsSince(drain_start) > 1800) {
@@ -215,6 +239,8 @@ json MeasureDrain(const bench::Servers& servers, redis::Pool& pool, db::Store& s
     }
   }
   const double drain_s = bench::SecondsSince(drain_start);
+  const auto noted = conn->Command({"HLEN", Keys::kCachedChanges}).AsInteger() +
+                     conn->Command({"HLEN", Keys::kPreviousCachedChanges}).AsInteger();
 
   // Peer 1: the same rows read with the syncer's paged query alone.
   const auto read_start = Clock::now();
@@ -241,15 +267,19 @@ json MeasureDrain(const bench::Servers& servers, redis::Pool& pool, db::Store& s
   const double hincrby_s = Pipelined(*conn, increments, 2000);
   const auto n = static_cast<double>(rows);
   std::cout << fmt::format(
-      "  syncer applied {} rows in {:.2f} s = {:.0f} rows/s ({} batches)\n"
+      "  syncer applied {} rows in {:.2f} s = {:.0f} rows/s ({} batches; {} cache misses filled "
+      "meanwhile, {} changes to cached SKUs noted for them)\n"
       "  peers: paged outbox read alone {} rows in {:.2f} s = {:.0f} rows/s; pipelined HINCRBY "
       "alone {:.2f} s = {:.0f}/s\n",
-      syncer.counters().rows.load(), drain_s, n / drain_s, syncer.counters().batches.load(), read,
-      read_s, static_cast<double>(read) / read_s, hincrby_s, n / hincrby_s);
+      syncer.counters().rows.load(), drain_s, n / drain_s, syncer.counters().batches.load(), fills,
+      noted, read, read_s, static_cast<double>(read) / read_s, hincrby_s, n / hincrby_s);
   check.Expect(
       syncer.counters().rows.load() == rows && syncer.counters().cached_rows.load() == rows,
       fmt::format("syncer applied {} rows, {} to cached keys, of {}", syncer.counters().rows.load(),
                   syncer.counters().cached_rows.load(), rows));
+  std::cout << "  check " << check.lines.back() << '\n';
+  check.Expect(fill_failures == 0,
+               fmt::format("{} of {} fills during the drain failed", fill_failures, fills));
   std::cout << "  check " << check.lines.back() << '\n';
   CompareAll(store, *conn, check, "after drain");
   return {{"measurement", "drain"},
@@ -257,6 +287,9 @@ json MeasureDrain(const bench::Servers& servers, redis::Pool& pool, db::Store& s
           {"seconds", drain_s},
           {"rows_per_s", n / drain_s},
           {"backlog_update_seconds", update_s},
+          {"fills_per_s", options.drain_fills},
+          {"fills", fills},
+          {"noted_changes", noted},
           {"read_seconds", read_s},
           {"read_rows_per_s", static_cast<double>(read) / read_s},
           {"hincrby_seconds", hincrby_s},
@@ -425,6 +458,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, bench::Servers& serve
   flags.Add("seconds", "10", "how long the propagation run sends changes");
   flags.Add("connections", "4", "database connections sending the back-office changes");
   flags.Add("page-size", "2000", "SKUs per database page for warm and its read peer");
+  flags.Add("drain-fills", "10", "cache misses filled per second while the syncer drains");
   flags.Add("only", "warm,drain,propagation", "measurements to run (comma-separated)");
   if (!flags.Parse(argc, argv)) {
     return std::nullopt;
@@ -435,6 +469,7 @@ std::optional<Options> ParseOptions(int argc, char** argv, bench::Servers& serve
   options.seconds = flags.Seconds("seconds");
   options.connections = static_cast<int>(flags.Int("connections", 1, 256));
   options.page_size = static_cast<std::size_t>(flags.Int("page-size", 1, 100'000));
+  options.drain_fills = static_cast<int>(flags.Int("drain-fills", 0, 1000));
   options.json_path = flags.String("json");
   std::string only = flags.String("only");
   for (std::size_t start = 0; start <= only.size();) {
@@ -475,7 +510,7 @@ int Run(int argc, char** argv) {
     core::Warmer(pool, store, filler).WarmAll({});
   }
   if (options.only.contains("drain")) {
-    results.push_back(MeasureDrain(servers, pool, store, check));
+    results.push_back(MeasureDrain(servers, pool, store, scripts, options, check));
     PrintResult(results.back());
   }
   if (options.only.contains("propagation")) {

@@ -1,7 +1,8 @@
 -- Installs values read from the database into Redis, one or many SKUs per call, each only if that
 -- is still safe.
 -- KEYS: 1 in-flight counts, 2 persisted counts, 3 fill positions, 4 the key that says recent-changes
---       hashes may exist (apply_changes.lua), 5 the key that says absent markers may exist, then per
+--       hashes may exist (apply_changes.lua), 5 the key that says absent markers may exist, 6 and 7
+--       the current and previous hashes of changes to cached SKUs (apply_changes.lua), then per
 --       SKU: inventory hash, and unless the call is lean: absent marker, recent changes of the SKU
 -- ARGV: 1 absent-marker time to live in ms (0: no marker), 2 keys per SKU: 3, or 1 for a lean call,
 --       then per SKU: sku, database quantity ('' if the database has no row; never in a lean call);
@@ -19,17 +20,20 @@
 -- Never overwrites a key that exists (it is newer than any database read). Refuses while events
 -- for the SKU are still in the stream (the database does not have them yet), and when events were
 -- persisted between the database read and now (the read may predate them). Changes the syncer
--- applied after the read are added (updates) or make the read stale (inserts, deletes); the fill
--- records its change seq so the syncer does not apply the changes the read included again.
+-- applied after the read are added (updates) or make the read stale (inserts, deletes, and updates
+-- it noted for a SKU that was cached then); the fill records its change seq so the syncer does not
+-- apply the changes the read included again.
 --
 -- A lean call (a warm, usually into an emptied Redis) passes only the inventory keys: while neither
 -- of keys 4 and 5 exists, no SKU has recent changes or an absent marker to look at.
 local inflight_key, persisted_key, fillpos_key = KEYS[1], KEYS[2], KEYS[3]
 local recent_any_key, absent_any_key = KEYS[4], KEYS[5]
+local cached_changes_key, previous_cached_changes_key = KEYS[6], KEYS[7]
+local first_sku_key = 8
 local absent_ttl = tonumber(ARGV[1])
 local keys_per_sku = tonumber(ARGV[2])
 local lean = keys_per_sku == 1
-local count = (#KEYS - 5) / keys_per_sku
+local count = (#KEYS - first_sku_key + 1) / keys_per_sku
 if count == 0 then
   return {}
 end
@@ -63,13 +67,15 @@ local function counts_in(key)
 end
 local inflight = counts_in(inflight_key)
 local persisted = counts_in(persisted_key)
+local cached_changes = counts_in(cached_changes_key)
+local previous_cached_changes = counts_in(previous_cached_changes_key)
 local had_positions = not many or redis.call('EXISTS', fillpos_key) == 1
 local positions, unpositioned, filled_absent_keys = {}, {}, {}
 
 -- With many SKUs (a warm), one EXISTS over all their keys (stock, absent marker, recent changes)
 -- usually answers 0: then no SKU needs its own HGET or HGETALL, and no marker needs deleting. Keys
 -- this call installs are remembered, in case a SKU is listed twice.
-local any_keys = not many or redis.call('EXISTS', unpack(KEYS, 6, #KEYS)) > 0
+local any_keys = not many or redis.call('EXISTS', unpack(KEYS, first_sku_key, #KEYS)) > 0
 local others = any_keys and not lean  -- absent markers and recent changes to look at
 local installed = {}
 local no_changes = {}
@@ -88,6 +94,11 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   end
   local seq_text = seqs[i] or '0'
   local seq = tonumber(seq_text)
+  -- An update applied to the SKU's key after the read, since removed (by hand, say).
+  if tonumber(cached_changes[i] or '0') > seq or
+      tonumber(previous_cached_changes[i] or '0') > seq then
+    return 'r'
+  end
   local later = 0
   local recent = others and redis.call('HGETALL', recent_key) or no_changes
   for j = 1, #recent, 2 do
@@ -139,7 +150,7 @@ end
 
 local codes, replies = {}, {''}
 for i = 1, count do
-  local k = 6 + keys_per_sku * (i - 1)
+  local k = first_sku_key + keys_per_sku * (i - 1)
   local code, quantity
   if lean then
     code, quantity = fill(i, KEYS[k], nil, nil, ARGV[2 * i + 1], ARGV[2 * i + 2])

@@ -127,9 +127,9 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
 }
 
 bool CacheFiller::TooOld(std::chrono::steady_clock::time_point read_started) {
-  // Changes applied meanwhile are remembered while Keys::kFillReadsActive (set before the read)
-  // lives, and for Keys::kRecentChangesTtl; both outlive a read of at most this age. An older
-  // read might miss some, so it is read again.
+  // Changes applied meanwhile are remembered for Keys::kRecentChangesTtl, or noted while
+  // Keys::kFillReadsActive (set before the read) lives, for Keys::kCachedChangesTurn; all outlive
+  // a read of at most this age. An older read might miss some, so it is read again.
   return std::chrono::steady_clock::now() - read_started > Keys::kFillReadMaxAge;
 }
 
@@ -150,11 +150,15 @@ std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const FillResu
 redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs, bool lean) const {
   const std::size_t keys_per_sku = lean ? 1 : 3;
   redis::ScriptCall call;
-  call.keys.reserve(5 + keys_per_sku * inputs.size());
+  call.keys.reserve(7 + keys_per_sku * inputs.size());
   call.args.reserve(2 + 2 * inputs.size());
-  call.keys = {std::string(Keys::kInflight), std::string(Keys::kPersisted),
-               std::string(Keys::kFillPositions), std::string(Keys::kRecentChangesExist),
-               std::string(Keys::kAbsentMarkersExist)};
+  call.keys = {std::string(Keys::kInflight),
+               std::string(Keys::kPersisted),
+               std::string(Keys::kFillPositions),
+               std::string(Keys::kRecentChangesExist),
+               std::string(Keys::kAbsentMarkersExist),
+               std::string(Keys::kCachedChanges),
+               std::string(Keys::kPreviousCachedChanges)};
   call.args = {std::to_string(options_.absent_ttl.count()), std::to_string(keys_per_sku)};
   for (const auto& input : inputs) {
     call.keys.push_back(keys_.Inventory(input.sku));

@@ -32,8 +32,8 @@ class Keys {
     return "invsync:fill:" + std::string(sku);
   }
   /// Changes the syncer applied lately (id → delta; every insert, delete and dropped key too:
-  /// "I", "D", "R"), for fills in flight: those to a SKU that was not cached, and while
-  /// kFillReadsActive exists, all.
+  /// "I", "D", "R"), for fills in flight: those to a SKU that was not cached, and every insert,
+  /// delete and dropped key. (Updates to cached SKUs go to kCachedChanges instead.)
   [[nodiscard]] static std::string RecentChanges(std::string_view sku) {
     return "invsync:recent:" + std::string(sku);
   }
@@ -54,15 +54,26 @@ class Keys {
   /// before them read again.
   static constexpr int kRecentChangesCap = 1000;
   /// Exists while a fill's database read may be in flight: every fill sets it, for
-  /// kFillReadsActiveTtl, before it reads. While it exists the syncer remembers changes to cached
-  /// SKUs too: a cached key can vanish without leaving fills a sign (deleted by hand), and a fill
-  /// whose read predates a change to it would then install a value without the change.
+  /// kFillReadsActiveTtl, before it reads. While it exists the syncer notes updates to cached
+  /// SKUs too (kCachedChanges): a cached key can vanish without leaving fills a sign (deleted by
+  /// hand), and a fill whose read predates a change to it would then install a value without it.
   static constexpr std::string_view kFillReadsActive = "invsync:fill-reads";
   /// kFillReadMaxAge and 10 s more: the margin covers the time from setting it to the read's
   /// start and from the age check to the install, and a jump of Redis's clock (its expiry runs on
   /// Redis's clock, the age check on the service's monotonic one).
   static constexpr std::chrono::milliseconds kFillReadsActiveTtl =
       kFillReadMaxAge + std::chrono::seconds(10);
+  /// Hash sku → highest id of an update the syncer applied to the SKU's cached key while
+  /// kFillReadsActive existed; a fill whose read's change seq is lower reads again. It becomes
+  /// kPreviousCachedChanges at most every kCachedChangesTurn, and the previous one is dropped then:
+  /// each id is kept at least that long.
+  static constexpr std::string_view kCachedChanges = "invsync:cached-changes";
+  static constexpr std::string_view kPreviousCachedChanges = "invsync:cached-changes:previous";
+  /// Exists until the next turn of kCachedChanges.
+  static constexpr std::string_view kCachedChangesTurnKey = "invsync:cached-changes:turn";
+  /// As long as kFillReadsActive lives: a fill installs only reads younger than kFillReadMaxAge,
+  /// and the margin covers a jump of Redis's clock.
+  static constexpr std::chrono::milliseconds kCachedChangesTurn = kFillReadsActiveTtl;
   /// Hash sku → change seq of the database read that filled the cached key (fill.lua).
   static constexpr std::string_view kFillPositions = "invsync:fillpos";
   /// The syncer's place in the outbox, "xid:id", moved by the same script that applies rows.

@@ -126,12 +126,15 @@ BatchOutcome Syncer::RunOnce() {
     hook_(FaultPoint::kAfterRead, batch.changes);
   }
   redis::ScriptCall call;
-  call.keys.reserve(4 + 3 * batch.changes.size());
-  call.args.reserve(2 + 5 * batch.changes.size());
-  call.keys = {std::string(Keys::kSyncCursor), std::string(Keys::kFillPositions),
-               std::string(Keys::kRecentChangesExist), std::string(Keys::kFillReadsActive)};
+  call.keys.reserve(7 + 3 * batch.changes.size());
+  call.args.reserve(3 + 5 * batch.changes.size());
+  call.keys = {std::string(Keys::kSyncCursor),          std::string(Keys::kFillPositions),
+               std::string(Keys::kRecentChangesExist),  std::string(Keys::kFillReadsActive),
+               std::string(Keys::kCachedChanges),       std::string(Keys::kPreviousCachedChanges),
+               std::string(Keys::kCachedChangesTurnKey)};
   call.args = {std::to_string(Keys::kRecentChangesTtl.count()),
-               std::to_string(Keys::kRecentChangesCap)};
+               std::to_string(Keys::kRecentChangesCap),
+               std::to_string(Keys::kCachedChangesTurn.count())};
   for (const auto& change : batch.changes) {
     call.keys.push_back(keys_.Inventory(change.sku));
     call.keys.push_back(Keys::RecentChanges(change.sku));

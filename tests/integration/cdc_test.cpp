@@ -420,10 +420,11 @@ TEST_F(CdcTest, AChangeAppliedDuringAFillIsNotLost) {
   EXPECT_EQ(RedisQuantity("A"), 107);
 }
 
-// A change to a cached SKU goes into its key only while no fill's database read may be in flight:
-// no fill can then install a read older than the change, so there is nothing to remember (and
-// nothing to expire later). While one may be, the change is remembered like any other.
-TEST_F(CdcTest, AChangeToACachedSkuIsRememberedOnlyWhileAFillsReadMayBeInFlight) {
+// A change to a cached SKU goes into its key only. While a fill's database read may be in flight,
+// its id is also noted under its SKU (a fill whose read predates it then reads again); otherwise no
+// fill can install a read older than the change, and nothing is kept (nor expires later). Changes
+// to a SKU that is not cached are remembered with their delta either way.
+TEST_F(CdcTest, AnUpdateToACachedSkuIsNotedOnlyWhileAFillsReadMayBeInFlight) {
   Insert("CACHED", 100);
   Insert("COLD", 100);
   ASSERT_EQ(Get("CACHED"), 100);
@@ -435,18 +436,117 @@ TEST_F(CdcTest, AChangeToACachedSkuIsRememberedOnlyWhileAFillsReadMayBeInFlight)
   Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'CACHED'");
   EXPECT_EQ(syncer.RunOnce().applied, 1U);
   EXPECT_EQ(RedisQuantity("CACHED"), 107);
-  EXPECT_EQ(Redis({"EXISTS", Keys::RecentChanges("CACHED"), Keys::kRecentChangesExist}).AsInteger(),
+  EXPECT_EQ(Redis({"EXISTS", Keys::RecentChanges("CACHED"), Keys::kRecentChangesExist,
+                   Keys::kCachedChanges, Keys::kCachedChangesTurnKey})
+                .AsInteger(),
             0);
   Redis({"SET", Keys::kFillReadsActive, "1", "PX", "60000"});  // a fill is reading somewhere
   Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'CACHED'");
   EXPECT_EQ(syncer.RunOnce().applied, 1U);
   EXPECT_EQ(RedisQuantity("CACHED"), 108);
-  EXPECT_EQ(Redis({"HLEN", Keys::RecentChanges("CACHED")}).AsInteger(), 1);
+  EXPECT_EQ(Redis({"EXISTS", Keys::RecentChanges("CACHED")}).AsInteger(), 0);
+  EXPECT_EQ(Redis({"HGET", Keys::kCachedChanges, "CACHED"}).AsOptionalString(),
+            std::to_string(SqlInt("SELECT max(id) FROM invsync_outbox WHERE sku = 'CACHED'")));
+  EXPECT_GT(Redis({"PTTL", Keys::kCachedChanges}).AsInteger(),
+            2 * Keys::kCachedChangesTurn.count());
   Redis({"DEL", Keys::kFillReadsActive});
   Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'COLD'");
   EXPECT_EQ(syncer.RunOnce().applied, 1U);
   EXPECT_EQ(Redis({"HLEN", Keys::RecentChanges("COLD")}).AsInteger(), 1);
   EXPECT_EQ(Redis({"EXISTS", Keys::kRecentChangesExist}).AsInteger(), 1);
+  EXPECT_EQ(Redis({"HEXISTS", Keys::kCachedChanges, "COLD"}).AsInteger(), 0);
+}
+
+// The notes of changes to cached SKUs, through apply_changes.lua itself with a turn of 300 ms: the
+// highest id per SKU is kept whatever order its rows come in, each note lives at least one turn,
+// and a note two turns old is gone.
+TEST_F(CdcTest, NotesOfChangesToCachedSkusKeepTheHighestIdForAtLeastOneTurn) {
+  constexpr auto kTurn = 300ms;
+  for (const char* sku : {"A", "B", "C"}) {
+    Redis({"HSET", fmt::format("inventory:{}", sku), "product_id", sku, "quantity", "100"});
+  }
+  Redis({"SET", Keys::kFillReadsActive, "1", "PX", "60000"});
+  std::int64_t xid = 0;
+  // Applies updates of 1 unit, each row {sku, id}, in the order given, in one call.
+  auto apply = [&](const std::vector<std::pair<std::string, int>>& rows) {
+    redis::ScriptCall call{
+        .keys = {std::string(Keys::kSyncCursor), std::string(Keys::kFillPositions),
+                 std::string(Keys::kRecentChangesExist), std::string(Keys::kFillReadsActive),
+                 std::string(Keys::kCachedChanges), std::string(Keys::kPreviousCachedChanges),
+                 std::string(Keys::kCachedChangesTurnKey)},
+        .args = {"60000", "1000", std::to_string(kTurn.count())}};
+    for (const auto& [sku, id] : rows) {
+      call.keys.insert(call.keys.end(),
+                       {"inventory:" + sku, Keys::RecentChanges(sku), Keys::Absent(sku)});
+      call.args.insert(call.args.end(), {std::to_string(++xid), std::to_string(id), sku, "U", "1"});
+    }
+    auto conn = pool().Acquire();
+    auto reply = stock().scripts().apply_changes.Run(*conn, call);
+    ASSERT_EQ(reply.At(0).AsInteger(), static_cast<std::int64_t>(rows.size()));
+  };
+  auto noted = [&](std::string_view hash, const std::string& sku) {
+    return Redis({"HGET", hash, sku}).AsOptionalString();
+  };
+  apply({{"A", 20}, {"A", 15}});  // transaction order need not be id order
+  apply({{"A", 12}, {"B", 21}});
+  EXPECT_EQ(noted(Keys::kCachedChanges, "A"), "20");
+  EXPECT_EQ(noted(Keys::kCachedChanges, "B"), "21");
+  EXPECT_EQ(Redis({"EXISTS", Keys::kPreviousCachedChanges}).AsInteger(), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Redis({"EXISTS", Keys::kCachedChangesTurnKey}).AsInteger() == 0;
+      },
+      5s));
+  apply({{"C", 30}});  // a turn: A and B move to the previous hash
+  EXPECT_EQ(noted(Keys::kPreviousCachedChanges, "A"), "20");
+  EXPECT_EQ(noted(Keys::kPreviousCachedChanges, "B"), "21");
+  EXPECT_EQ(noted(Keys::kCachedChanges, "C"), "30");
+  EXPECT_EQ(noted(Keys::kCachedChanges, "A"), std::nullopt);
+  apply({{"A", 31}});  // within the turn: no other
+  EXPECT_EQ(noted(Keys::kPreviousCachedChanges, "B"), "21");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Redis({"EXISTS", Keys::kCachedChangesTurnKey}).AsInteger() == 0;
+      },
+      5s));
+  apply({{"B", 40}});  // another turn: A and B's notes from two turns ago are gone
+  EXPECT_EQ(noted(Keys::kPreviousCachedChanges, "A"), "31");
+  EXPECT_EQ(noted(Keys::kPreviousCachedChanges, "C"), "30");
+  EXPECT_EQ(noted(Keys::kPreviousCachedChanges, "B"), std::nullopt);
+  EXPECT_EQ(noted(Keys::kCachedChanges, "B"), "40");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Redis({"EXISTS", Keys::kCachedChangesTurnKey}).AsInteger() == 0;
+      },
+      5s));
+  Redis({"DEL", Keys::kCachedChanges});  // nothing noted for a whole turn
+  apply({{"C", 50}});
+  EXPECT_EQ(Redis({"EXISTS", Keys::kPreviousCachedChanges}).AsInteger(), 0);
+  EXPECT_EQ(noted(Keys::kCachedChanges, "C"), "50");
+}
+
+// A fill reads again when an update it did not read was applied to the SKU's key meanwhile,
+// whichever of the two hashes notes it, and installs its read when the noted update is included.
+TEST_F(CdcTest, AFillReadsAgainWhenANotedUpdateIsNewerThanItsRead) {
+  auto fill = [&](std::int64_t seq) {
+    redis::ScriptCall call{
+        .keys = {std::string(Keys::kInflight), std::string(Keys::kPersisted),
+                 std::string(Keys::kFillPositions), std::string(Keys::kRecentChangesExist),
+                 std::string(Keys::kAbsentMarkersExist), std::string(Keys::kCachedChanges),
+                 std::string(Keys::kPreviousCachedChanges), "inventory:A", Keys::Absent("A"),
+                 Keys::RecentChanges("A")},
+        .args = {"0", "3", "A", "100", "1", "0", std::to_string(seq)}};
+    auto conn = pool().Acquire();
+    return stock().scripts().fill.Run(*conn, call).At(0).AsString();
+  };
+  Redis({"HSET", Keys::kCachedChanges, "A", "20"});
+  EXPECT_EQ(fill(19), "r");
+  Redis({"DEL", Keys::kCachedChanges});
+  Redis({"HSET", Keys::kPreviousCachedChanges, "A", "20"});
+  EXPECT_EQ(fill(19), "r");
+  EXPECT_EQ(RedisQuantity("A"), std::nullopt);
+  EXPECT_EQ(fill(20), "F");
+  EXPECT_EQ(RedisQuantity("A"), 100);
 }
 
 // A key deleted by hand leaves fills no sign. Between a fill's read and its install: a back office
@@ -454,11 +554,19 @@ TEST_F(CdcTest, AChangeToACachedSkuIsRememberedOnlyWhileAFillsReadMayBeInFlight)
 // already loaded, and an operator deletes the key. The fill must not install its older read.
 class CdcHandDeleteTest : public CdcTest {
  protected:
-  /// The race above for SKU "A" (quantity 100), run from a hook after the fill's read.
-  void ChangeLoadApplyAndDelete(syncer::Syncer& syncer) {
+  /// The race above for SKU "A" (quantity 100), run from a hook after the fill's read. The other
+  /// process loads A after the change (the syncer leaves the key alone), or before it (the syncer
+  /// adds the change to the key).
+  void ChangeLoadApplyAndDelete(syncer::Syncer& syncer, bool loaded_before_change = false) {
+    if (loaded_before_change) {
+      InstallAsAnotherFill("A", 100);
+    }
     Sql("UPDATE inventory SET quantity = quantity + 7 WHERE sku = 'A'");
-    InstallAsAnotherFill("A", 107);
-    EXPECT_EQ(syncer.RunOnce().applied, 1U);  // A is cached with this change: left alone
+    if (!loaded_before_change) {
+      InstallAsAnotherFill("A", 107);
+    }
+    EXPECT_EQ(syncer.RunOnce().applied, 1U);
+    EXPECT_EQ(syncer.counters().cached_rows.load(), loaded_before_change ? 1 : 0);
     EXPECT_EQ(RedisQuantity("A"), 107);
     Redis({"DEL", "inventory:A"});
   }
@@ -474,6 +582,26 @@ TEST_F(CdcHandDeleteTest, AKeyDeletedByHandDoesNotLetAFillInstallAReadOlderThanA
   counting.after_read = [&] {
     if (!std::exchange(changed, true)) {
       ChangeLoadApplyAndDelete(syncer);
+    }
+  };
+  auto result = service->Get("A");
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(result.quantity, 107);
+  EXPECT_EQ(RedisQuantity("A"), 107);
+  EXPECT_EQ(DatabaseQuantity("A"), 107);
+}
+
+TEST_F(CdcHandDeleteTest,
+       AKeyDeletedByHandAfterTheSyncerAddedAChangeDoesNotLetAFillInstallAnOlderRead) {
+  Insert("A", 100);
+  CountingStore counting(store());
+  auto service = NewService(counting);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  syncer.RunOnce();  // the insert
+  bool changed = false;
+  counting.after_read = [&] {
+    if (!std::exchange(changed, true)) {
+      ChangeLoadApplyAndDelete(syncer, /*loaded_before_change=*/true);
     }
   };
   auto result = service->Get("A");

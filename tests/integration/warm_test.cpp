@@ -281,7 +281,9 @@ TEST_F(WarmTest, ALeanFillCallChangesNothingWhileRecentChangesMayExist) {
       .keys = {std::string(core::Keys::kInflight), std::string(core::Keys::kPersisted),
                std::string(core::Keys::kFillPositions),
                std::string(core::Keys::kRecentChangesExist),
-               std::string(core::Keys::kAbsentMarkersExist), "inventory:A"},
+               std::string(core::Keys::kAbsentMarkersExist),
+               std::string(core::Keys::kCachedChanges),
+               std::string(core::Keys::kPreviousCachedChanges), "inventory:A"},
       .args = {"0", "1", "A", "5"}};
   Redis({"SET", core::Keys::kRecentChangesExist, "1", "PX", "60000"});
   auto conn = pool().Acquire();
