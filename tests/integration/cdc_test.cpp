@@ -567,45 +567,35 @@ class CdcHandDeleteTest : public CdcTest {
     EXPECT_EQ(RedisQuantity("A"), 107);
     Redis({"DEL", "inventory:A"});
   }
+
+  /// A single-SKU fill (`Get`) of "A" with the race above after its read: it ends with the change.
+  void RaceASingleSkuFill(bool loaded_before_change) {
+    Insert("A", 100);
+    CountingStore counting(store());
+    auto service = NewService(counting);
+    syncer::Syncer syncer(pool(), store(), SyncerOptions());
+    syncer.RunOnce();  // the insert
+    bool changed = false;
+    counting.after_read = [&] {
+      if (!std::exchange(changed, true)) {
+        ChangeLoadApplyAndDelete(syncer, loaded_before_change);
+      }
+    };
+    auto result = service->Get("A");
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(result.quantity, 107);
+    EXPECT_EQ(RedisQuantity("A"), 107);
+    EXPECT_EQ(DatabaseQuantity("A"), 107);
+  }
 };
 
 TEST_F(CdcHandDeleteTest, AKeyDeletedByHandDoesNotLetAFillInstallAReadOlderThanAChange) {
-  Insert("A", 100);
-  CountingStore counting(store());
-  auto service = NewService(counting);
-  syncer::Syncer syncer(pool(), store(), SyncerOptions());
-  syncer.RunOnce();  // the insert
-  bool changed = false;
-  counting.after_read = [&] {
-    if (!std::exchange(changed, true)) {
-      ChangeLoadApplyAndDelete(syncer);
-    }
-  };
-  auto result = service->Get("A");
-  ASSERT_TRUE(changed);
-  EXPECT_EQ(result.quantity, 107);
-  EXPECT_EQ(RedisQuantity("A"), 107);
-  EXPECT_EQ(DatabaseQuantity("A"), 107);
+  RaceASingleSkuFill(/*loaded_before_change=*/false);
 }
 
 TEST_F(CdcHandDeleteTest,
        AKeyDeletedByHandAfterTheSyncerAddedAChangeDoesNotLetAFillInstallAnOlderRead) {
-  Insert("A", 100);
-  CountingStore counting(store());
-  auto service = NewService(counting);
-  syncer::Syncer syncer(pool(), store(), SyncerOptions());
-  syncer.RunOnce();  // the insert
-  bool changed = false;
-  counting.after_read = [&] {
-    if (!std::exchange(changed, true)) {
-      ChangeLoadApplyAndDelete(syncer, /*loaded_before_change=*/true);
-    }
-  };
-  auto result = service->Get("A");
-  ASSERT_TRUE(changed);
-  EXPECT_EQ(result.quantity, 107);
-  EXPECT_EQ(RedisQuantity("A"), 107);
-  EXPECT_EQ(DatabaseQuantity("A"), 107);
+  RaceASingleSkuFill(/*loaded_before_change=*/true);
 }
 
 TEST_F(CdcHandDeleteTest, AKeyDeletedByHandDoesNotLetAManySkuFillInstallAReadOlderThanAChange) {
