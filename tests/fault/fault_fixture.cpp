@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "common/numbers.hpp"
-#include "db/detail/pg.hpp"
 #include "http_client.hpp"
 #include "redis/client.hpp"
 
@@ -63,7 +62,7 @@ bool WaitGone(pid_t pid, std::chrono::milliseconds limit) {
 
 void FaultTest::SetUp() {
   ServersTest::SetUp();
-  ASSERT_FALSE(testing::TestOnSqlite()) << "the fault schedules run on PostgreSQL only";
+  store_name_ = testing::TestOnSqlite() ? "sqlite:" : "";
 }
 
 void FaultTest::TearDown() {
@@ -205,15 +204,13 @@ Observed FaultTest::Observe() {
     std::lock_guard lock(backoffice_mutex_);
     observed.backoffice = backoffice_;
   }
-  db::detail::PgConnection pg(testing::TestDatabaseUrl());
-  auto ledger = pg.Exec("SELECT kind, ref, sku, delta FROM invsync_ledger");
-  for (int row = 0; row < ledger.rows(); ++row) {
-    observed.ledger.push_back({std::string(ledger.Text(row, 0)), std::string(ledger.Text(row, 1)),
-                               std::string(ledger.Text(row, 2)), ledger.Int64(row, 3)});
+  testing::SqlSession database;
+  for (const auto& row : database.Query("SELECT kind, ref, sku, delta FROM invsync_ledger")) {
+    observed.ledger.push_back({row.at(0).value(), row.at(1).value(), row.at(2).value(),
+                               ParseInt64(row.at(3).value()).value()});
   }
-  auto stock = pg.Exec("SELECT sku, quantity FROM inventory");
-  for (int row = 0; row < stock.rows(); ++row) {
-    observed.database[std::string(stock.Text(row, 0))] = stock.Int64(row, 1);
+  for (const auto& row : database.Query("SELECT sku, quantity FROM inventory")) {
+    observed.database[row.at(0).value()] = ParseInt64(row.at(1).value()).value();
   }
   // A SKU whose key Redis lost is loaded by a read first, as any client would.
   redis::Connection redis(redis::Endpoint::Parse(testing::TestRedisUrl()), 5s);
@@ -229,7 +226,8 @@ Observed FaultTest::Observe() {
   return observed;
 }
 
-Report FaultTest::Finish(const std::string& schedule, CheckOptions options, std::int64_t faults) {
+Report FaultTest::Finish(const std::string& name, CheckOptions options, std::int64_t faults) {
+  const std::string schedule = store_name_ + name;
   if (workload_) {
     workload_->Stop();
     workload_->RetryUncertain(LivePort());

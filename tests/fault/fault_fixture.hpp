@@ -61,8 +61,9 @@ class FaultTest : public testing::ServersTest {
 
   /// Stops the load, retries the uncertain requests, waits for the drain, reads both stores,
   /// runs `invsync reconcile` and checks the history. Prints the report (and writes it to
-  /// $INVSYNC_FAULT_REPORT_DIR/<schedule>.json if set); fails the test on any violation.
-  Report Finish(const std::string& schedule, CheckOptions options = {}, std::int64_t faults = 1);
+  /// $INVSYNC_FAULT_REPORT_DIR/<schedule>.json if set); fails the test on any violation. The
+  /// schedule is `name`, prefixed with `sqlite:` on the SQLite store.
+  Report Finish(const std::string& name, CheckOptions options = {}, std::int64_t faults = 1);
 
   std::vector<std::string> skus_;
   History history_;
@@ -72,6 +73,7 @@ class FaultTest : public testing::ServersTest {
   Observed Observe();
   std::uint16_t LivePort();
 
+  std::string store_name_;  ///< "sqlite:" on the SQLite store, else empty
   std::map<std::string, std::int64_t> initial_;
   std::mutex backoffice_mutex_;
   std::map<std::string, std::int64_t> backoffice_;

@@ -62,6 +62,43 @@ void ResetDatabase() {
   pg.ExecScript("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;");
 }
 
+SqlSession::SqlSession() {
+  const std::string url = TestDatabaseUrl();
+  if (TestOnSqlite()) {
+    sqlite_ = std::make_unique<db::detail::SqliteConnection>(
+        url.substr(std::string_view("sqlite://").size()), std::chrono::seconds(10));
+  } else {
+    pg_ = std::make_unique<db::detail::PgConnection>(url);
+  }
+}
+
+SqlSession::~SqlSession() = default;
+
+std::vector<SqlSession::Row> SqlSession::Query(const std::string& statement) {
+  std::vector<Row> rows;
+  if (sqlite_) {
+    db::detail::SqliteStatement query(*sqlite_, statement);
+    while (query.Step()) {
+      Row& row = rows.emplace_back();
+      for (int column = 0; column < query.columns(); ++column) {
+        row.push_back(query.IsNull(column) ? std::nullopt
+                                           : std::optional<std::string>(query.Text(column)));
+      }
+    }
+    return rows;
+  }
+  auto result = pg_->Exec(statement);
+  for (int index = 0; index < result.rows(); ++index) {
+    Row& row = rows.emplace_back();
+    for (int column = 0; column < result.columns(); ++column) {
+      row.push_back(result.IsNull(index, column)
+                        ? std::nullopt
+                        : std::optional<std::string>(result.Text(index, column)));
+    }
+  }
+  return rows;
+}
+
 void RunServerControl(const char* name) {
   std::string command = RequireEnv(name);
   ASSERT_EQ(std::system(command.c_str()), 0) << name << " failed: " << command;
@@ -120,21 +157,11 @@ std::unique_ptr<core::StockService> ServersTest::NewService(db::Store& store) {
 }
 
 std::optional<std::string> ServersTest::Sql(const std::string& statement) {
-  if (TestOnSqlite()) {
-    db::detail::SqliteConnection connection(
-        TestDatabaseUrl().substr(std::string_view("sqlite://").size()), std::chrono::seconds(10));
-    db::detail::SqliteStatement query(connection, statement);
-    if (!query.Step() || query.IsNull(0)) {
-      return std::nullopt;
-    }
-    return query.Text(0);
-  }
-  db::detail::PgConnection pg(TestDatabaseUrl());
-  auto result = pg.Exec(statement);
-  if (result.rows() == 0 || result.IsNull(0, 0)) {
+  auto rows = SqlSession().Query(statement);
+  if (rows.empty() || rows.front().empty()) {
     return std::nullopt;
   }
-  return std::string(result.Text(0, 0));
+  return rows.front().front();
 }
 
 std::int64_t ServersTest::SqlInt(const std::string& statement) {

@@ -9,11 +9,17 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/stock_service.hpp"
 #include "db/store.hpp"
 #include "persister/persister.hpp"
 #include "redis/client.hpp"
+
+namespace invsync::db::detail {
+class PgConnection;
+class SqliteConnection;
+}  // namespace invsync::db::detail
 
 namespace invsync::testing {
 
@@ -26,6 +32,26 @@ std::string TestDatabaseUrl();
 bool TestOnSqlite();
 /// Empties the test database (drops the schema, or removes the SQLite file).
 void ResetDatabase();
+
+/// One connection to the test database, on whichever store the tests run: plain SQL, as a back
+/// office or another tool would send it. Keep one for statements that share a session (a
+/// transaction held open) or that run often.
+class SqlSession {
+ public:
+  using Row = std::vector<std::optional<std::string>>;  ///< cells as text, NULL as nullopt
+
+  SqlSession();
+  ~SqlSession();
+  SqlSession(const SqlSession&) = delete;
+  SqlSession& operator=(const SqlSession&) = delete;
+
+  /// Runs one statement; returns its rows (none for a statement that returns none).
+  std::vector<Row> Query(const std::string& statement);
+
+ private:
+  std::unique_ptr<db::detail::PgConnection> pg_;
+  std::unique_ptr<db::detail::SqliteConnection> sqlite_;
+};
 
 /// Runs a shell command from the environment variable `name` (e.g. INVSYNC_TEST_PG_STOP) and
 /// fails the test if it is missing or fails.

@@ -42,6 +42,7 @@ class PgResult {
  public:
   explicit PgResult(PgResultPtr result) : result_(std::move(result)) {}
   [[nodiscard]] int rows() const { return PQntuples(result_.get()); }
+  [[nodiscard]] int columns() const { return PQnfields(result_.get()); }
   [[nodiscard]] bool IsNull(int row, int column) const;
   [[nodiscard]] std::string_view Text(int row, int column) const;
   [[nodiscard]] std::int64_t Int64(int row, int column) const;

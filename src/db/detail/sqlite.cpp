@@ -120,6 +120,8 @@ void SqliteStatement::Reset() {
   sqlite3_clear_bindings(statement_);
 }
 
+int SqliteStatement::columns() const { return sqlite3_column_count(statement_); }
+
 bool SqliteStatement::IsNull(int column) const {
   return sqlite3_column_type(statement_, column) == SQLITE_NULL;
 }

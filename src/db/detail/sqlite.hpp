@@ -31,6 +31,8 @@ class SqliteStatement {
   /// Resets for another run with new bindings.
   void Reset();
 
+  /// Columns of the statement's result (0 for one that returns no rows).
+  [[nodiscard]] int columns() const;
   [[nodiscard]] bool IsNull(int column) const;
   [[nodiscard]] std::int64_t Int64(int column) const;
   [[nodiscard]] double Double(int column) const;
