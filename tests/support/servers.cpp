@@ -104,6 +104,18 @@ void RunServerControl(const char* name) {
   ASSERT_EQ(std::system(command.c_str()), 0) << name << " failed: " << command;
 }
 
+ServersTest::~ServersTest() {
+  stock_.reset();
+  store_.reset();
+  if (TestOnSqlite()) {
+    try {
+      ResetDatabase();
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "could not remove the test database: " << error.what();
+    }
+  }
+}
+
 void ServersTest::SetUp() {
   // spdlog's registry is a function-local static inside the uninstrumented libspdlog.so: built on
   // this thread before the test starts any other, so ThreadSanitizer sees it ordered before every

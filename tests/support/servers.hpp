@@ -85,6 +85,9 @@ class DatabaseOutage {
 /// to look at both sides directly.
 class ServersTest : public ::testing::Test {
  protected:
+  /// Closes the parts and, on SQLite, removes the test's database file: after the fixture's own
+  /// members (servers, threads using the parts) are gone.
+  ~ServersTest() override;
   void SetUp() override;
 
   /// Options used by `stock()`; tests may change them before the first call.
