@@ -80,6 +80,19 @@ local others = any_keys and not lean  -- absent markers and recent changes to lo
 local installed = {}
 local no_changes = {}
 
+-- Installs `quantity` and records the read's change seq as the SKU's fill position (or drops a
+-- position an earlier fill left, when the read included no change).
+local function put(inventory_key, sku, quantity, seq, seq_text)
+  redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', quantity)
+  installed[inventory_key] = quantity
+  if seq > 0 then
+    positions[#positions + 1] = sku
+    positions[#positions + 1] = seq_text
+  elseif had_positions then
+    unpositioned[#unpositioned + 1] = sku
+  end
+end
+
 local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   local current = installed[inventory_key] or
       (any_keys and redis.call('HGET', inventory_key, 'quantity'))
@@ -131,14 +144,7 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
     quantity = string.format('%d', tonumber(quantity) + later)
     code = 'f'
   end
-  redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', quantity)
-  installed[inventory_key] = quantity
-  if seq > 0 then
-    positions[#positions + 1] = sku
-    positions[#positions + 1] = seq_text
-  elseif had_positions then
-    unpositioned[#unpositioned + 1] = sku  -- a position an earlier fill left is dropped
-  end
+  put(inventory_key, sku, quantity, seq, seq_text)
   if others then
     filled_absent_keys[#filled_absent_keys + 1] = absent_key
   end
@@ -148,11 +154,27 @@ local function fill(i, inventory_key, absent_key, recent_key, sku, quantity)
   return code, quantity
 end
 
+-- A lean call that finds no key of its SKUs and nothing for them in the shared hashes (a warm
+-- into an emptied Redis, usually): a SKU whose read has persisted count '0' and change seq 0 (no
+-- extra arguments) passes every rule of fill() as it is, and is installed without its lookups.
+local plain = lean and not any_keys and next(inflight) == nil and next(persisted) == nil and
+    next(cached_changes) == nil and next(previous_cached_changes) == nil
+local function install(inventory_key, sku, quantity)
+  local current = installed[inventory_key]
+  if current then  -- listed twice
+    return 'c', current
+  end
+  put(inventory_key, sku, quantity, 0, '0')
+  return 'F'
+end
+
 local codes, replies = {}, {''}
 for i = 1, count do
   local k = first_sku_key + keys_per_sku * (i - 1)
   local code, quantity
-  if lean then
+  if plain and seqs[i] == nil then
+    code, quantity = install(KEYS[k], ARGV[2 * i + 1], ARGV[2 * i + 2])
+  elseif lean then
     code, quantity = fill(i, KEYS[k], nil, nil, ARGV[2 * i + 1], ARGV[2 * i + 2])
   else
     code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2 * i + 1], ARGV[2 * i + 2])

@@ -321,6 +321,28 @@ TEST_F(WarmTest, ChangesTheReadsIncludedAreNotAppliedAgainAnywhereInALargeBatch)
   ExpectRedisEqualsDatabase();
 }
 
+// A warm into an emptied Redis of SKUs whose changes have left the outbox (pruned after the
+// retention), the usual case: lean calls with nothing to look at per SKU. A SKU of the same page
+// with a change still in the outbox is installed with its position; a position that an earlier
+// fill left for a SKU whose key is gone is dropped.
+TEST_F(WarmTest, AWarmOfSkusWithNoChangeInTheOutboxLoadsEachFromItsPage) {
+  const int count = static_cast<int>(core::CacheFiller::kSkusPerCall) * 2 + 5;
+  InsertMany(count);
+  Sql("DELETE FROM invsync_outbox WHERE sku <> 'L7'");
+  const auto l7_change = SqlInt("SELECT max(id) FROM invsync_outbox WHERE sku = 'L7'");
+  ASSERT_GT(l7_change, 0);
+  Redis({"FLUSHALL"});
+  Redis({"HSET", core::Keys::kFillPositions, "L9", "999999"});
+  const auto counts = WarmAll(store(), /*page_size=*/1000);
+  EXPECT_EQ(counts.loaded, count);
+  EXPECT_EQ(counts.cached + counts.skipped + counts.absent, 0);
+  ExpectRedisEqualsDatabase();
+  EXPECT_EQ(Redis({"HGET", core::Keys::kFillPositions, "L7"}).AsOptionalString(),
+            std::to_string(l7_change));
+  EXPECT_EQ(Redis({"HGET", core::Keys::kFillPositions, "L9"}).AsOptionalString(), std::nullopt);
+  EXPECT_EQ(Redis({"HLEN", core::Keys::kFillPositions}).AsInteger(), 1);
+}
+
 TEST_F(WarmTest, WarmWhileOrdersFlowKeepsTheBooks) {
   constexpr int kSkus = 40;
   constexpr std::int64_t kStock = 300;
