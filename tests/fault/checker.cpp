@@ -147,6 +147,17 @@ class Judge {
     report_.violations.push_back(fmt::format(format, std::forward<Args>(args)...));
   }
 
+  // The first answer came while Redis may have been holding back its AOF writes (see
+  // CheckOptions::redis_killed_at).
+  [[nodiscard]] bool AnsweredAroundTheKill(const Op& op) const {
+    if (!options_.redis_killed_at) {
+      return false;
+    }
+    const auto killed = *options_.redis_killed_at;
+    return op.first.at >= killed - CheckOptions::kAofHeldBack &&
+           op.first.at <= killed + CheckOptions::kAnswersInFlight;
+  }
+
   void One(const Op& op, const Deltas& expected) {
     auto found = ledger_.find({op.EventKind(), op.id});
     const bool applied = found != ledger_.end();
@@ -163,7 +174,7 @@ class Judge {
       Violation("{} was answered 503 (nothing changed) but was applied by it", Describe(op));
     }
     if (op.Acknowledged() && !applied) {
-      if (options_.redis_data_loss) {
+      if (options_.redis_data_loss || AnsweredAroundTheKill(op)) {
         ++report_.lost_to_data_loss;
         report_.lost_ids.push_back(op.EventKind() + ":" + op.id);
       } else {
@@ -173,7 +184,7 @@ class Judge {
     const bool refused = (op.first.Refused() && !op.retry) || (op.retry && op.retry->Refused());
     if (refused && applied && !op.Acknowledged()) {
       // After a Redis data loss a retry no longer finds the first attempt's idempotency record.
-      if (!(options_.redis_data_loss && op.first.Uncertain())) {
+      if (!((options_.redis_data_loss || AnsweredAroundTheKill(op)) && op.first.Uncertain())) {
         Violation("{} was refused but is in the ledger", Describe(op));
       }
     }

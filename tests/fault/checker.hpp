@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -35,6 +36,13 @@ struct CheckOptions {
   /// Redis lost its data (FLUSHALL): acknowledged changes the persister had not yet written are
   /// documented as lost; they are counted and listed, not reported as violations.
   bool redis_data_loss = false;
+  /// When redis-server was killed with `appendfsync everysec`. While a background fsync is slow,
+  /// Redis holds its AOF writes back for up to 2 s and answers meanwhile, so changes answered
+  /// from `kAofHeldBack` before the kill until `kAnswersInFlight` after it may be lost with
+  /// Redis's data (counted and listed, not violations). Any other loss is still a violation.
+  std::optional<std::chrono::steady_clock::time_point> redis_killed_at;
+  static constexpr std::chrono::seconds kAofHeldBack{3};
+  static constexpr std::chrono::seconds kAnswersInFlight{1};
 };
 
 /// Counts of one kind of request.

@@ -62,6 +62,25 @@ TEST(FaultChecker, AcknowledgedOrderMissingFromLedgerIsLost) {
   EXPECT_EQ(tolerated.lost_to_data_loss, 1);
 }
 
+TEST(FaultChecker, AfterAnEverysecKillOnlyChangesAnsweredJustBeforeItMayBeLost) {
+  Fixture f;
+  f.observed.ledger.clear();
+  f.observed.database = {{"A", 10}, {"B", 10}};
+  f.observed.redis = {{"A", 10}, {"B", 10}};
+  const auto answered = std::chrono::steady_clock::now();
+  f.ops[0].first.at = answered;
+  const auto killed_after = [&](std::chrono::milliseconds gap) {
+    return Check(f.ops, f.observed, {.redis_killed_at = answered + gap});
+  };
+  auto held_back = killed_after(std::chrono::milliseconds(2500));
+  EXPECT_TRUE(held_back.violations.empty()) << held_back.Format("held back");
+  EXPECT_EQ(held_back.lost_to_data_loss, 1);
+  auto in_flight = killed_after(std::chrono::milliseconds(-500));
+  EXPECT_TRUE(in_flight.violations.empty()) << in_flight.Format("in flight");
+  EXPECT_TRUE(Mentions(killed_after(std::chrono::milliseconds(3500)), "deduct o1"));
+  EXPECT_TRUE(Mentions(killed_after(std::chrono::milliseconds(-1500)), "deduct o1"));
+}
+
 TEST(FaultChecker, RefusedOrderInLedgerIsAViolation) {
   Fixture f;
   f.observed.ledger.push_back({"deduct", "o2", "A", -50});

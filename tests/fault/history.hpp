@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,7 @@ struct Answer {
   int status = 0;
   std::string body;
   std::string error;
+  std::chrono::steady_clock::time_point at{};  ///< when it came
 
   [[nodiscard]] bool Unknown() const { return status == 0; }
   [[nodiscard]] bool Success() const { return status >= 200 && status < 300; }

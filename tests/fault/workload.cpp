@@ -44,9 +44,12 @@ Answer Send(const Op& op, std::uint16_t port, std::chrono::milliseconds timeout)
   try {
     testing::HttpClient client(port, timeout);
     auto reply = client.Send(request.method, request.target, request.body);
-    return {.status = reply.status, .body = std::move(reply.body), .error = ""};
+    return {.status = reply.status,
+            .body = std::move(reply.body),
+            .error = "",
+            .at = std::chrono::steady_clock::now()};
   } catch (const std::exception& error) {
-    return {.status = 0, .body = "", .error = error.what()};
+    return {.status = 0, .body = "", .error = error.what(), .at = std::chrono::steady_clock::now()};
   }
 }
 
