@@ -147,15 +147,18 @@ class Judge {
     report_.violations.push_back(fmt::format(format, std::forward<Args>(args)...));
   }
 
-  // The first answer came while Redis may have been holding back its AOF writes (see
-  // CheckOptions::redis_killed_at).
-  [[nodiscard]] bool AnsweredAroundTheKill(const Op& op) const {
+  // Redis lost its data on purpose, or `answer` came while Redis may have been holding back its
+  // AOF writes (see CheckOptions): what it reported may be gone with Redis's data.
+  [[nodiscard]] bool MayBeLostWithRedis(const Answer& answer) const {
+    if (options_.redis_data_loss) {
+      return true;
+    }
     if (!options_.redis_killed_at) {
       return false;
     }
     const auto killed = *options_.redis_killed_at;
-    return op.first.at >= killed - CheckOptions::kAofHeldBack &&
-           op.first.at <= killed + CheckOptions::kAnswersInFlight;
+    return answer.at >= killed - CheckOptions::kAofHeldBack &&
+           answer.at <= killed + CheckOptions::kAnswersInFlight;
   }
 
   void One(const Op& op, const Deltas& expected) {
@@ -174,7 +177,9 @@ class Judge {
       Violation("{} was answered 503 (nothing changed) but was applied by it", Describe(op));
     }
     if (op.Acknowledged() && !applied) {
-      if (options_.redis_data_loss || AnsweredAroundTheKill(op)) {
+      // The answer that acknowledged it: a retry's success is judged by the retry's time.
+      const Answer& acknowledged = op.first.Success() ? op.first : *op.retry;
+      if (MayBeLostWithRedis(acknowledged)) {
         ++report_.lost_to_data_loss;
         report_.lost_ids.push_back(op.EventKind() + ":" + op.id);
       } else {
@@ -184,7 +189,7 @@ class Judge {
     const bool refused = (op.first.Refused() && !op.retry) || (op.retry && op.retry->Refused());
     if (refused && applied && !op.Acknowledged()) {
       // After a Redis data loss a retry no longer finds the first attempt's idempotency record.
-      if (!((options_.redis_data_loss || AnsweredAroundTheKill(op)) && op.first.Uncertain())) {
+      if (!(op.first.Uncertain() && MayBeLostWithRedis(op.first))) {
         Violation("{} was refused but is in the ledger", Describe(op));
       }
     }

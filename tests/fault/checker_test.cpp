@@ -7,6 +7,8 @@
 namespace invsync::fault {
 namespace {
 
+using namespace std::chrono_literals;
+
 Op Order(std::string id, int status, std::vector<Line> lines) {
   return {.kind = OpKind::kOrder,
           .id = std::move(id),
@@ -79,6 +81,10 @@ TEST(FaultChecker, AfterAnEverysecKillOnlyChangesAnsweredJustBeforeItMayBeLost) 
   EXPECT_TRUE(in_flight.violations.empty()) << in_flight.Format("in flight");
   EXPECT_TRUE(Mentions(killed_after(std::chrono::milliseconds(3500)), "deduct o1"));
   EXPECT_TRUE(Mentions(killed_after(std::chrono::milliseconds(-1500)), "deduct o1"));
+  // Unknown at the kill, acknowledged by a retry long after it: that retry's change must be kept.
+  f.ops[0].first = {.status = 504, .body = "", .error = "", .at = answered};
+  f.ops[0].retry = Answer{.status = 200, .body = "", .error = "", .at = answered + 10s};
+  EXPECT_TRUE(Mentions(killed_after(std::chrono::milliseconds(500)), "deduct o1"));
 }
 
 TEST(FaultChecker, RefusedOrderInLedgerIsAViolation) {
