@@ -163,14 +163,16 @@ struct Drain {
   std::map<std::string, CommandStat> redis_commands;
 };
 
-// The persisters (each its own consumer, as `persister.threads` runs them), RunOnce in a loop
-// until the stream has nothing unpersisted.
+// The persisters (each its own consumer, taking turns to gather, as `persister.threads` runs
+// them), RunOnce in a loop until the stream has nothing unpersisted.
 Drain RunDrain(redis::Pool& pool, db::Store& store, core::Scripts& scripts,
                const Options& options) {
   TimedStore timed(store);
   std::vector<std::unique_ptr<persister::Persister>> persisters;
+  const auto turn = std::make_shared<persister::GatherTurn>();
   for (int i = 0; i < options.persisters; ++i) {
     persister::PersisterOptions persister_options;
+    persister_options.turn = turn;
     persister_options.consumer = fmt::format("bench-drain-{}", i);
     persister_options.batch_size = options.batch_size;
     persisters.push_back(std::make_unique<persister::Persister>(pool, timed, persister_options));

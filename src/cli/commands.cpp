@@ -394,7 +394,8 @@ PersisterGroup::PersisterGroup(Parts& parts) {
                                       .claim_idle = settings.persister_claim_idle,
                                       .max_backoff = settings.persister_max_backoff,
                                       .redis_timeout = settings.redis_timeout,
-                                      .key_prefix = settings.redis_key_prefix};
+                                      .key_prefix = settings.redis_key_prefix,
+                                      .turn = std::make_shared<persister::GatherTurn>()};
   for (int i = 0; i < settings.persister_threads; ++i) {
     persisters_.push_back(
         std::make_unique<persister::Persister>(*parts.redis, *parts.store, options));

@@ -30,6 +30,23 @@ std::int64_t EntryMillis(std::string_view id) {
 
 }  // namespace
 
+bool GatherTurn::Take(const std::stop_token& stop) {
+  std::unique_lock lock(mutex_);
+  if (!passed_.wait(lock, stop, [this] { return !taken_; })) {
+    return false;
+  }
+  taken_ = true;
+  return true;
+}
+
+void GatherTurn::Pass() {
+  {
+    std::lock_guard lock(mutex_);
+    taken_ = false;
+  }
+  passed_.notify_one();
+}
+
 StreamLag ReadLag(redis::Connection& connection, core::Scripts& scripts, bool trim) {
   redis::Value reply = scripts.stream_state.Run(
       connection,
@@ -109,7 +126,21 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
     epoch_ = TakeEpoch();
   }
   const std::string epoch = epoch_;  // as it was before the read
-  std::vector<Entry> entries = ReadBatch(block, stop);
+  std::vector<Entry> entries;
+  if (options_.turn) {
+    if (!options_.turn->Take(stop)) {
+      return 0;
+    }
+    try {
+      entries = ReadBatch(block, stop);
+    } catch (...) {
+      options_.turn->Pass();
+      throw;
+    }
+    options_.turn->Pass();
+  } else {
+    entries = ReadBatch(block, stop);
+  }
   if (entries.empty()) {
     Housekeep();
     return 0;

@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -23,6 +26,23 @@ enum class FaultPoint {
 };
 using FaultHook = std::function<void(FaultPoint, std::span<const db::StockEvent>)>;
 
+/// Lets the persisters of one process gather their batches one at a time. Each waits for its turn,
+/// reads and gathers its batch, and passes the turn on before it writes the batch to the database,
+/// so the writes of several persisters still overlap while a steady trickle of events makes one
+/// batch per `batch_wait`, not one per persister per `batch_wait`: each transaction's fixed cost
+/// (round trips, commit, WAL flush) is paid a quarter as often with four persisters.
+class GatherTurn {
+ public:
+  /// Waits for the turn; false if `stop` was requested first (the turn is not held then).
+  bool Take(const std::stop_token& stop);
+  void Pass();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable_any passed_;
+  bool taken_ = false;
+};
+
 struct PersisterOptions {
   std::string consumer;  ///< consumer name in the group; empty: "<host>-<pid>-<n>"
   int batch_size = 1000;
@@ -38,6 +58,8 @@ struct PersisterOptions {
   std::string key_prefix = "inventory:";  ///< of the per-SKU stock hashes
   /// Consumers with nothing pending and silent this long are removed from the group.
   std::chrono::milliseconds forget_idle{std::chrono::hours(1)};
+  /// Shared by the persisters of one process (see GatherTurn); null: this one gathers alone.
+  std::shared_ptr<GatherTurn> turn;
 };
 
 /// How far the database is behind Redis.

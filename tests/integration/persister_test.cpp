@@ -620,6 +620,116 @@ TEST_F(PersisterTest, ConsumersOfGoneProcessesAreForgottenButNotThoseWithPending
   EXPECT_EQ(Lag().pending, 1);
 }
 
+/// Persisters sharing one GatherTurn, each running Run on its own thread until Stop().
+class PersisterGroup {
+ public:
+  PersisterGroup(redis::Pool& pool, db::Store& store, persister::PersisterOptions options,
+                 int count, const std::vector<persister::FaultHook>& hooks = {}) {
+    options.turn = std::make_shared<persister::GatherTurn>();
+    for (int i = 0; i < count; ++i) {
+      const auto at = static_cast<std::size_t>(i);
+      persisters_.push_back(std::make_unique<persister::Persister>(
+          pool, store, options, at < hooks.size() ? hooks[at] : persister::FaultHook{}));
+    }
+    for (auto& persister : persisters_) {
+      threads_.emplace_back([&persister](const std::stop_token& stop) { persister->Run(stop); });
+    }
+  }
+  ~PersisterGroup() { Stop(); }
+  PersisterGroup(const PersisterGroup&) = delete;
+  PersisterGroup& operator=(const PersisterGroup&) = delete;
+
+  void Stop() { threads_.clear(); }  // requests stop and joins
+
+  [[nodiscard]] std::int64_t batches(std::size_t persister) const {
+    return persisters_.at(persister)->counters().batches.load();
+  }
+  [[nodiscard]] std::int64_t batches() const {
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < persisters_.size(); ++i) {
+      total += batches(i);
+    }
+    return total;
+  }
+
+ private:
+  std::vector<std::unique_ptr<persister::Persister>> persisters_;
+  std::vector<std::jthread> threads_;  // last: stopped and joined before the persisters go
+};
+
+// Under a steady flow each persister would otherwise close a batch every batch_wait: four of
+// them made four transactions where one would do, and their fixed cost was most of the
+// database's CPU. Taking turns to gather, the group closes about one batch per batch_wait.
+TEST_F(PersisterTest, PersistersTakingTurnsToGatherCloseAboutOneBatchPerBatchWait) {
+  SeedSkus();
+  auto options = persister_options;
+  options.batch_wait = 200ms;
+  options.batch_size = 100'000;  // never full: every batch ends by its wait
+  const auto start = Clock::now();
+  PersisterGroup group(pool(), store(), options, 4);
+  Sales sales;
+  {
+    OrderTraffic traffic(stock(), "t", 2);
+    std::this_thread::sleep_for(3s);
+    sales = traffic.Stop();
+  }
+  ASSERT_EQ(sales.failed, 0);
+  ASSERT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 30s));
+  const auto elapsed = Clock::now() - start;
+  group.Stop();
+  // Each gathering lasts batch_wait once its first event is in; one more per persister for the
+  // batches that closed early when the traffic stopped. Gathering on their own, the four would
+  // have closed about four per batch_wait.
+  const auto waits = elapsed / options.batch_wait;
+  EXPECT_LE(group.batches(), waits + 4) << "in " << waits << " batch waits";
+  EXPECT_GE(group.batches(), waits / 2);
+  ExpectPersistedExactlyOnce(sales);
+}
+
+// The turn is passed on once a batch is gathered: a persister whose write is stuck (a slow or
+// unreachable database) does not keep the others from gathering and writing theirs.
+TEST_F(PersisterTest, APersisterStuckWithItsBatchDoesNotHoldUpTheOthers) {
+  SeedSkus();
+  std::atomic<bool> release{false};
+  std::atomic<bool> stuck{false};
+  auto stick = [&](FaultPoint at, std::span<const db::StockEvent>) {
+    if (at == FaultPoint::kAfterRead && !stuck.exchange(true)) {
+      WaitFor([&] { return release.load(); }, 30s);
+    }
+  };
+  auto options = persister_options;
+  options.batch_wait = 20ms;
+  PersisterGroup group(pool(), store(), options, 2, {stick});
+  OrderTraffic traffic(stock(), "s", 2);
+  ASSERT_TRUE(WaitFor([&] { return stuck.load(); }, 10s));
+  const std::int64_t before = group.batches(1);
+  const bool others_went_on = WaitFor([&] { return group.batches(1) >= before + 5; }, 10s);
+  release = true;
+  const Sales sales = traffic.Stop();
+  EXPECT_TRUE(others_went_on) << "the second persister committed " << group.batches(1) - before
+                              << " batches while the first was stuck";
+  ASSERT_EQ(sales.failed, 0);
+  ASSERT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 30s));
+  group.Stop();
+  ExpectPersistedExactlyOnce(sales);
+}
+
+TEST(GatherTurn, AStopRequestedWhileWaitingEndsTheWaitWithoutTheTurn) {
+  persister::GatherTurn turn;
+  std::stop_source holder;
+  ASSERT_TRUE(turn.Take(holder.get_token()));
+  std::stop_source waiter;
+  std::atomic<int> outcome{-1};
+  std::jthread thread([&] { outcome = turn.Take(waiter.get_token()) ? 1 : 0; });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(outcome.load(), -1) << "the turn was taken twice";
+  waiter.request_stop();
+  EXPECT_TRUE(WaitFor([&] { return outcome.load() != -1; }, 5s));
+  EXPECT_EQ(outcome.load(), 0);
+  turn.Pass();
+  EXPECT_TRUE(turn.Take(holder.get_token())) << "the stopped waiter must not hold the turn";
+}
+
 // Redis restarted from an append-only file that lacks its last writes (appendfsync everysec and
 // an operating-system crash): simulated by restoring a dump of every key taken earlier. The
 // persister had already written the lost orders to the database.
