@@ -28,6 +28,28 @@ std::int64_t EntryMillis(std::string_view id) {
   return ParseInt64(id.substr(0, id.find('-'))).value_or(0);
 }
 
+// The turn to gather (if the persister shares one), held until the end of the scope, also when
+// the read throws.
+class TurnHeld {
+ public:
+  TurnHeld(GatherTurn* turn, const std::stop_token& stop)
+      : turn_(turn), held_(turn == nullptr || turn->Take(stop)) {}
+  ~TurnHeld() {
+    if (turn_ != nullptr && held_) {
+      turn_->Pass();
+    }
+  }
+  TurnHeld(const TurnHeld&) = delete;
+  TurnHeld& operator=(const TurnHeld&) = delete;
+
+  /// False if a stop came first: the persister must not read.
+  explicit operator bool() const { return held_; }
+
+ private:
+  GatherTurn* turn_;
+  bool held_;
+};
+
 }  // namespace
 
 bool GatherTurn::Take(const std::stop_token& stop) {
@@ -127,20 +149,13 @@ std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_
   }
   const std::string epoch = epoch_;  // as it was before the read
   std::vector<Entry> entries;
-  if (options_.turn) {
-    if (!options_.turn->Take(stop)) {
-      return 0;
+  {
+    const TurnHeld turn(options_.turn.get(), stop);
+    if (!turn) {
+      return 0;  // stopped while waiting
     }
-    try {
-      entries = ReadBatch(block, stop);
-    } catch (...) {
-      options_.turn->Pass();
-      throw;
-    }
-    options_.turn->Pass();
-  } else {
     entries = ReadBatch(block, stop);
-  }
+  }  // the next persister gathers while this one writes
   if (entries.empty()) {
     Housekeep();
     return 0;
