@@ -387,34 +387,29 @@ int Migrate(Parts& parts, const Output& output) {
   return kExitOk;
 }
 
-PersisterGroup::PersisterGroup(Parts& parts) {
-  const auto& settings = parts.settings;
-  persister::PersisterOptions options{.batch_size = settings.persister_batch_size,
-                                      .batch_wait = settings.persister_batch_wait,
-                                      .claim_idle = settings.persister_claim_idle,
-                                      .max_backoff = settings.persister_max_backoff,
-                                      .redis_timeout = settings.redis_timeout,
-                                      .key_prefix = settings.redis_key_prefix,
-                                      .turn = std::make_shared<persister::GatherTurn>()};
-  for (int i = 0; i < settings.persister_threads; ++i) {
-    persisters_.push_back(
-        std::make_unique<persister::Persister>(*parts.redis, *parts.store, options));
-  }
-  for (auto& persister : persisters_) {
-    threads_.emplace_back([&persister](const std::stop_token& stop) { persister->Run(stop); });
-  }
-  spdlog::info("{} persister(s) draining {} into the database", persisters_.size(),
+namespace {
+
+persister::PersisterOptions PersisterOptionsOf(const config::Settings& settings) {
+  return {.batch_size = settings.persister_batch_size,
+          .batch_wait = settings.persister_batch_wait,
+          .claim_idle = settings.persister_claim_idle,
+          .max_backoff = settings.persister_max_backoff,
+          .redis_timeout = settings.redis_timeout,
+          .key_prefix = settings.redis_key_prefix};
+}
+
+}  // namespace
+
+PersisterGroup::PersisterGroup(Parts& parts)
+    : threads_(*parts.redis, *parts.store, PersisterOptionsOf(parts.settings),
+               parts.settings.persister_threads) {
+  spdlog::info("{} persister(s) draining {} into the database", threads_.size(),
                core::Keys::kEvents);
 }
 
 PersisterGroup::~PersisterGroup() { Stop(); }
 
-void PersisterGroup::Stop() {
-  for (auto& thread : threads_) {
-    thread.request_stop();
-  }
-  threads_.clear();  // joins: each finishes the batch in hand
-}
+void PersisterGroup::Stop() { threads_.Stop(); }
 
 void PersisterGroup::AppendMetrics(std::string& out) const {
   std::int64_t events = 0;
@@ -422,8 +417,8 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
   std::int64_t errors = 0;
   std::int64_t last_batch = 0;
   std::int64_t lost = 0;
-  for (const auto& persister : persisters_) {
-    const auto& counters = persister->counters();
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    const auto& counters = threads_.at(i).counters();
     events += counters.events.load();
     batches += counters.batches.load();
     errors += counters.database_errors.load();
@@ -448,8 +443,8 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
 
 std::int64_t PersisterGroup::Events() const {
   std::int64_t events = 0;
-  for (const auto& persister : persisters_) {
-    events += persister->counters().events.load();
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    events += threads_.at(i).counters().events.load();
   }
   return events;
 }

@@ -12,6 +12,7 @@
 #include "core/stock_service.hpp"
 #include "db/store.hpp"
 #include "persister/persister.hpp"
+#include "persister/persister_threads.hpp"
 #include "reconcile/reconcile.hpp"
 #include "redis/client.hpp"
 #include "syncer/syncer.hpp"
@@ -78,8 +79,7 @@ class PersisterGroup {
   void AppendMetrics(std::string& out) const;
 
  private:
-  std::vector<std::unique_ptr<persister::Persister>> persisters_;
-  std::vector<std::jthread> threads_;
+  persister::PersisterThreads threads_;
 };
 
 /// Runs a syncer in a thread until stopped.

@@ -29,6 +29,7 @@
 #include "common/error.hpp"
 #include "core/keys.hpp"
 #include "db/store.hpp"
+#include "persister/persister_threads.hpp"
 #include "process.hpp"
 #include "servers.hpp"
 
@@ -620,42 +621,17 @@ TEST_F(PersisterTest, ConsumersOfGoneProcessesAreForgottenButNotThoseWithPending
   EXPECT_EQ(Lag().pending, 1);
 }
 
-/// Persisters sharing one GatherTurn, each running Run on its own thread until Stop().
-class PersisterGroup {
- public:
-  PersisterGroup(redis::Pool& pool, db::Store& store, persister::PersisterOptions options,
-                 int count, const std::vector<persister::FaultHook>& hooks = {}) {
-    options.turn = std::make_shared<persister::GatherTurn>();
-    for (int i = 0; i < count; ++i) {
-      const auto at = static_cast<std::size_t>(i);
-      persisters_.push_back(std::make_unique<persister::Persister>(
-          pool, store, options, at < hooks.size() ? hooks[at] : persister::FaultHook{}));
-    }
-    for (auto& persister : persisters_) {
-      threads_.emplace_back([&persister](const std::stop_token& stop) { persister->Run(stop); });
-    }
+/// Batches committed by the persisters of `threads` (all of them, or the i-th).
+std::int64_t Batches(const persister::PersisterThreads& threads) {
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < threads.size(); ++i) {
+    total += threads.at(i).counters().batches.load();
   }
-  ~PersisterGroup() { Stop(); }
-  PersisterGroup(const PersisterGroup&) = delete;
-  PersisterGroup& operator=(const PersisterGroup&) = delete;
-
-  void Stop() { threads_.clear(); }  // requests stop and joins
-
-  [[nodiscard]] std::int64_t batches(std::size_t persister) const {
-    return persisters_.at(persister)->counters().batches.load();
-  }
-  [[nodiscard]] std::int64_t batches() const {
-    std::int64_t total = 0;
-    for (std::size_t i = 0; i < persisters_.size(); ++i) {
-      total += batches(i);
-    }
-    return total;
-  }
-
- private:
-  std::vector<std::unique_ptr<persister::Persister>> persisters_;
-  std::vector<std::jthread> threads_;  // last: stopped and joined before the persisters go
-};
+  return total;
+}
+std::int64_t Batches(const persister::PersisterThreads& threads, std::size_t i) {
+  return threads.at(i).counters().batches.load();
+}
 
 // Under a steady flow each persister would otherwise close a batch every batch_wait: four of
 // them made four transactions where one would do, and their fixed cost was most of the
@@ -666,7 +642,7 @@ TEST_F(PersisterTest, PersistersTakingTurnsToGatherCloseAboutOneBatchPerBatchWai
   options.batch_wait = 200ms;
   options.batch_size = 100'000;  // never full: every batch ends by its wait
   const auto start = Clock::now();
-  PersisterGroup group(pool(), store(), options, 4);
+  persister::PersisterThreads group(pool(), store(), options, 4);
   Sales sales;
   {
     OrderTraffic traffic(stock(), "t", 2);
@@ -681,8 +657,8 @@ TEST_F(PersisterTest, PersistersTakingTurnsToGatherCloseAboutOneBatchPerBatchWai
   // batches that closed early when the traffic stopped. Gathering on their own, the four would
   // have closed about four per batch_wait.
   const auto waits = elapsed / options.batch_wait;
-  EXPECT_LE(group.batches(), waits + 4) << "in " << waits << " batch waits";
-  EXPECT_GE(group.batches(), waits / 2);
+  EXPECT_LE(Batches(group), waits + 4) << "in " << waits << " batch waits";
+  EXPECT_GE(Batches(group), waits / 2);
   ExpectPersistedExactlyOnce(sales);
 }
 
@@ -699,14 +675,14 @@ TEST_F(PersisterTest, APersisterStuckWithItsBatchDoesNotHoldUpTheOthers) {
   };
   auto options = persister_options;
   options.batch_wait = 20ms;
-  PersisterGroup group(pool(), store(), options, 2, {stick});
+  persister::PersisterThreads group(pool(), store(), options, 2, {stick});
   OrderTraffic traffic(stock(), "s", 2);
   ASSERT_TRUE(WaitFor([&] { return stuck.load(); }, 10s));
-  const std::int64_t before = group.batches(1);
-  const bool others_went_on = WaitFor([&] { return group.batches(1) >= before + 5; }, 10s);
+  const std::int64_t before = Batches(group, 1);
+  const bool others_went_on = WaitFor([&] { return Batches(group, 1) >= before + 5; }, 10s);
   release = true;
   const Sales sales = traffic.Stop();
-  EXPECT_TRUE(others_went_on) << "the second persister committed " << group.batches(1) - before
+  EXPECT_TRUE(others_went_on) << "the second persister committed " << Batches(group, 1) - before
                               << " batches while the first was stuck";
   ASSERT_EQ(sales.failed, 0);
   ASSERT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 30s));
