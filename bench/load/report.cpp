@@ -173,6 +173,19 @@ std::vector<double> PerRepetition(const json& doc, const std::string& at = "") {
   return values;
 }
 
+// Each repetition's `numerators[i] / denominators[i]`, for the repetitions both have and where the
+// denominator is positive (a failed peer run has none).
+std::vector<double> PairRatios(const std::vector<double>& numerators,
+                               const std::vector<double>& denominators) {
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < numerators.size() && i < denominators.size(); ++i) {
+    if (denominators[i] > 0) {
+      ratios.push_back(numerators[i] / denominators[i]);
+    }
+  }
+  return ratios;
+}
+
 std::string Times(std::size_t count) {
   return count == 1 ? std::string("once") : fmt::format("{} times", count);
 }
@@ -211,16 +224,8 @@ std::string FlashSale(const std::map<std::string, json>& r) {
       "{} | {} | — | (stock not sold out: ceiling only) |\n\n",
       Thousands(raw_rps), Ratio(base, raw_rps), Millis(Number(raw, "/p50_ms"_json_pointer)),
       Millis(Number(raw, "/p99_ms"_json_pointer)));
-  std::vector<double> over_db;
-  std::vector<double> over_raw;
-  for (std::size_t i = 0; i < inv_rates.size(); ++i) {
-    if (i < db_rates.size() && db_rates[i] > 0) {
-      over_db.push_back(inv_rates[i] / db_rates[i]);
-    }
-    if (i < raw_rates.size() && raw_rates[i] > 0) {
-      over_raw.push_back(inv_rates[i] / raw_rates[i]);
-    }
-  }
+  const std::vector<double> over_db = PairRatios(inv_rates, db_rates);
+  const std::vector<double> over_raw = PairRatios(inv_rates, raw_rates);
   const double times_db = over_db.empty() ? std::nan("") : Median(over_db);
   const double share_raw = over_raw.empty() ? std::nan("") : Median(over_raw);
   const double p99 = Median(PerRepetition(inv, "/latency/p99_ms"));
@@ -240,9 +245,8 @@ std::string FlashSale(const std::map<std::string, json>& r) {
 std::string Catalogue(const std::map<std::string, json>& r) {
   const json& inv = Get(r, "catalogue-invsync");
   const double base = Number(inv, "/requests_per_s"_json_pointer);
-  const std::vector<double> inv_rates = PerRepetition(inv, "/requests_per_s");
-  const std::vector<double> db_rates =
-      PerRepetition(Get(r, "catalogue-db-only"), "/requests_per_s");
+  const std::vector<double> inv_rates = PerRepetition(inv);  // operations/s: see Rate()
+  const std::vector<double> db_rates = PerRepetition(Get(r, "catalogue-db-only"));
   std::string out = fmt::format(
       "### catalogue\n\n{} SKUs, popularity Zipf (s = 1.1), {} connections in a closed loop: 90% "
       "reads of one SKU, 9% orders of 1–5 lines (1–2 units each), 1% cancels of an order accepted "
@@ -252,12 +256,7 @@ std::string Catalogue(const std::map<std::string, json>& r) {
       Thousands(Number(inv, "/skus"_json_pointer)), Number(inv, "/connections"_json_pointer),
       Times(inv_rates.size()));
   out += Table(r, "catalogue", "operations/s", "requests_per_s");
-  std::vector<double> over_db;
-  for (std::size_t i = 0; i < inv_rates.size() && i < db_rates.size(); ++i) {
-    if (db_rates[i] > 0) {
-      over_db.push_back(inv_rates[i] / db_rates[i]);
-    }
-  }
+  const std::vector<double> over_db = PairRatios(inv_rates, db_rates);
   out += fmt::format(
       "\nOperations/s per repetition: invsync {}; db-only {}; invsync ÷ db-only {}.\n\n",
       Joined(inv_rates), Joined(db_rates), Joined(over_db, "×"));
