@@ -310,7 +310,7 @@ const std::array<SettingDef, 38> kSettings{{
     {"syncer.poll_interval",
      "longest wait for a change notification; also how often a standby syncer tries to lead",
      DurationField{&Settings::syncer_poll_interval, milliseconds(10), minutes(10)}},
-    {"syncer.retention", "applied outbox rows are deleted after this",
+    {"syncer.retention", "applied outbox rows are deleted after this (each SKU's newest row stays)",
      DurationField{&Settings::syncer_retention, minutes(2), hours(24 * 365)}},
     {"reconcile.interval",
      "run reconcile inside serve this often (one process at a time); 0 turns it off",

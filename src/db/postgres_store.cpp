@@ -74,10 +74,14 @@ SELECT count(*),
 FROM invsync_outbox WHERE (xid, id) > ($1::text::xid8, $2::bigint)
 )sql";
 
+// Each SKU's newest row stays: a fill's read learns from it which of the SKU's changes it
+// includes (kLoadStocksSql), and that must never go back to an older row while Redis may still
+// remember a later change for fills (sql/003_outbox.sql).
 constexpr std::string_view kPruneChangesSql = R"sql(
-DELETE FROM invsync_outbox
-WHERE (xid, id) <= ($1::text::xid8, $2::bigint)
-  AND changed_at < clock_timestamp() - $3::bigint * interval '1 millisecond'
+DELETE FROM invsync_outbox o
+WHERE (o.xid, o.id) <= ($1::text::xid8, $2::bigint)
+  AND o.changed_at < clock_timestamp() - $3::bigint * interval '1 millisecond'
+  AND EXISTS (SELECT 1 FROM invsync_outbox n WHERE n.sku = o.sku AND n.id > o.id)
 )sql";
 
 // Each SKU's quantity and its outbox rows after a position, in one snapshot. Rows are few: only

@@ -232,9 +232,11 @@ ChangeBacklog SqliteStore::ReadChangeBacklog(const OutboxPosition& after) {
 std::int64_t SqliteStore::PruneChanges(const OutboxPosition& upto,
                                        std::chrono::milliseconds retention) {
   auto conn = pool_.Acquire();
+  // Each SKU's newest row stays (postgres_store.cpp, kPruneChangesSql, says why).
   SqliteStatement prune(*conn,
-                        "DELETE FROM invsync_outbox WHERE id <= ? AND changed_at < "
-                        "julianday('now') - ? / 86400000.0");
+                        "DELETE FROM invsync_outbox AS o WHERE id <= ? AND changed_at < "
+                        "julianday('now') - ? / 86400000.0 AND EXISTS (SELECT 1 FROM "
+                        "invsync_outbox n WHERE n.sku = o.sku AND n.id > o.id)");
   prune.Bind(1, upto.id).Bind(2, static_cast<std::int64_t>(retention.count())).Run();
   return conn->Changes();
 }

@@ -724,6 +724,34 @@ TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
   EXPECT_EQ(Get("A"), 12);
 }
 
+// A syncer that catches up on changes already older than the retention (it was stopped, or
+// Redis was down, for longer) remembers those of SKUs not cached for fills, and prunes them at
+// once. A fill reading the database afterwards must still know its read includes them.
+TEST_F(CdcTest, AFillAfterPruningDoesNotAddAChangeItsReadIncludes) {
+  Insert("A", 100);
+  auto options = SyncerOptions();
+  options.retention = 0ms;
+  syncer::Syncer syncer(pool(), store(), options);
+  syncer.RunOnce();
+  Redis({"DEL", "invsync:recent:A"});  // the insert is long past: its note has expired
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  syncer.RunOnce();  // A is not cached: the update is remembered for fills
+  EXPECT_EQ(syncer.Prune(), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 1) << "each SKU's newest row stays";
+  EXPECT_EQ(Get("A"), 105);
+  EXPECT_EQ(RedisQuantity("A"), 105);
+}
+
+TEST_F(CdcTest, AFillAfterPruningIsNotHeldBackByAnInsertItsReadIncludes) {
+  Insert("A", 7);
+  auto options = SyncerOptions();
+  options.retention = 0ms;
+  syncer::Syncer syncer(pool(), store(), options);
+  syncer.RunOnce();  // A is not cached: the insert is remembered for fills
+  EXPECT_EQ(syncer.Prune(), 0);
+  EXPECT_EQ(Get("A"), 7);
+}
+
 TEST_F(CdcTest, TheSyncerSurvivesAPostgresOutageAndCatchesUp) {
   Insert("A", 100);
   ASSERT_EQ(Get("A"), 100);
