@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <tuple>
 
 namespace invsync::api {
@@ -17,6 +19,15 @@ std::string Escape(std::string_view value) {
     out += c == '\n' ? 'n' : c;
   }
   return out;
+}
+
+// A client chooses the method: any other token than the standard ones is one label, "other",
+// so that requests cannot add series (and memory) without end.
+std::string_view MethodLabel(std::string_view method) {
+  static constexpr std::array<std::string_view, 9> kStandard = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  return std::find(kStandard.begin(), kStandard.end(), method) != kStandard.end() ? method
+                                                                                    : "other";
 }
 
 }  // namespace
@@ -44,7 +55,7 @@ void Metrics::RecordRequest(std::string_view method, std::string_view route, int
                             std::chrono::nanoseconds latency) {
   const double seconds = std::chrono::duration<double>(latency).count();
   std::lock_guard lock(mutex_);
-  ++requests_[{std::string(method), std::string(route), status}];
+  ++requests_[{std::string(MethodLabel(method)), std::string(route), status}];
   auto& histogram = latency_[std::string(route)];
   for (std::size_t i = 0; i < kBuckets.size(); ++i) {
     if (seconds <= kBuckets[i]) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -52,6 +53,35 @@ std::string NewRequestId() {
   return fmt::format("{:016x}", engine());
 }
 
+// Sent before reading the body of a request that asks for it (RFC 9110, 10.1.1).
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// A failed accept leaves the connection in the backlog, so accepting again at once would fail
+// again at once (out of file descriptors, say): the next try waits this long.
+constexpr std::chrono::milliseconds kAcceptRetry{100};
+
+// File descriptors kept for everything but client connections (Redis and database pools, logs,
+// the persisters' and syncer's connections): `max_connections` is lowered to leave them.
+constexpr rlim_t kDescriptorReserve = 128;
+
+// At most `max_connections`, and few enough that the process's open-file limit leaves the reserve.
+std::size_t ConnectionLimit(std::size_t max_connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return max_connections;
+  }
+  const rlim_t reserve = std::min(kDescriptorReserve, limit.rlim_cur / 2);
+  const auto fits = static_cast<std::size_t>(limit.rlim_cur - reserve);
+  if (fits < max_connections) {
+    spdlog::warn(
+        "server.max_connections {} does not fit the open-file limit of {} (ulimit -n): at most {} "
+        "connections are served",
+        max_connections, limit.rlim_cur, fits);
+    return fits;
+  }
+  return max_connections;
+}
+
 }  // namespace
 
 class Server::Impl {
@@ -75,6 +105,7 @@ class Server::Impl {
   };
 
   void Accept();
+  void RetryAccept(const boost::system::error_code& ec);
 
   ServerOptions options_;
   Handlers& handlers_;
@@ -86,7 +117,12 @@ class Server::Impl {
   bool stopped_ = false;
   std::vector<std::unique_ptr<IoThread>> io_threads_;
   std::size_t next_io_thread_ = 0;  // used by the accept handler only
+  std::size_t max_connections_ = 0;  // set by Start
   std::optional<tcp::acceptor> acceptor_;
+  // Touched by the acceptor's thread only, like `next_io_thread_`.
+  std::optional<net::steady_timer> accept_retry_;
+  std::chrono::steady_clock::time_point accept_warned_;
+  int accept_failures_ = 0;  // since the last warning
   net::thread_pool workers_;
 };
 
@@ -109,6 +145,7 @@ Server::Impl::Impl(ServerOptions options, Handlers& handlers)
     io_threads_.push_back(std::move(thread));
   }
   acceptor_.emplace(io_threads_.front()->io);
+  accept_retry_.emplace(io_threads_.front()->io);
 }
 
 class Server::Impl::Session : public std::enable_shared_from_this<Session> {
@@ -152,12 +189,45 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  // The header section first, so that a client waiting for "100 Continue" gets it; the body has
+  // usually come with the header and is parsed from the buffer without another read.
   void ReadRequest() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     // One byte over the limit is enough to know the body is too large.
     parser_->body_limit(server_.handlers_.options().body_limit);
     stream_.expires_after(server_.options_.read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (!ec && !parser_->is_done()) {
+      parser_->eager(true);
+      buffer_.consume(parser_->put(buffer_.data(), ec));
+      if (ec == http::error::need_more) {
+        ec = {};
+      }
+    }
+    if (ec || parser_->is_done()) {
+      return OnRead(ec);
+    }
+    if (parser_->get().version() >= 11 &&
+        beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      return net::async_write(
+          stream_, net::buffer(kContinue.data(), kContinue.size()),
+          [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+            if (write_ec) {
+              return self->Close();
+            }
+            self->ReadBody();
+          });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
@@ -187,6 +257,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = message.keep_alive();
     version_ = message.version();
     request_ = RequestFromMessage(std::move(message));
+    // HEAD is GET without the body (RFC 9110, 9.3.2): the answer keeps GET's headers, including
+    // Content-Length, and the next response on the connection follows them at once.
+    head_ = request_.method == "HEAD";
+    if (head_) {
+      request_.method = "GET";
+    }
     if (request_.request_id.empty()) {
       request_.request_id = NewRequestId();
     }
@@ -236,10 +312,10 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     answered_ = true;
     const auto elapsed = std::chrono::steady_clock::now() - started_;
-    server_.handlers_.metrics().RecordRequest(request_.method, response->route, response->status,
-                                              elapsed);
+    const std::string_view method = head_ ? "HEAD" : request_.method;
+    server_.handlers_.metrics().RecordRequest(method, response->route, response->status, elapsed);
     if (server_.options_.access_log) {
-      LogAccess(request_, *response, elapsed);
+      LogAccess(method, request_, *response, elapsed);
     }
     Write(std::move(*response), request_id_);
     --server_.in_flight_;
@@ -247,13 +323,14 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void RunOnWorker(std::uint64_t serial) {
     net::post(server_.workers_, [self = shared_from_this(), request = std::move(request_), serial,
-                                 started = started_]() mutable {
+                                 started = started_, head = head_]() mutable {
       Response response = self->server_.handlers_.Handle(request);
       const auto elapsed = std::chrono::steady_clock::now() - started;
-      self->server_.handlers_.metrics().RecordRequest(request.method, response.route,
-                                                      response.status, elapsed);
+      const std::string_view method = head ? "HEAD" : request.method;
+      self->server_.handlers_.metrics().RecordRequest(method, response.route, response.status,
+                                                      elapsed);
       if (self->server_.options_.access_log) {
-        self->LogAccess(request, response, elapsed);
+        self->LogAccess(method, request, response, elapsed);
       }
       net::post(self->stream_.get_executor(), [self, response = std::move(response), serial,
                                                id = std::move(request.request_id)]() mutable {
@@ -276,12 +353,12 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   // One JSON line per request; the Authorization header is never part of it.
-  void LogAccess(const Request& request, const Response& response,
+  void LogAccess(std::string_view method, const Request& request, const Response& response,
                  std::chrono::steady_clock::duration elapsed) const {
     nlohmann::json line = {
         {"request_id", request.request_id},
         {"remote", remote_},
-        {"method", request.method},
+        {"method", method},
         {"target", request.target.substr(0, 512)},
         {"route", response.route},
         {"status", response.status},
@@ -294,6 +371,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   // Answers a request that could not be read and closes the connection.
   void Refuse(int status, std::string_view code, std::string_view message) {
     keep_alive_ = false;
+    head_ = false;
     ++server_.in_flight_;
     std::string id = IsIdentifier(refused_request_id_) ? refused_request_id_ : NewRequestId();
     Write(ErrorResponse(status, code, message), id, /*counted=*/true);
@@ -321,7 +399,9 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
       out_ += "Connection: keep-alive\r\n";
     }
     fmt::format_to(out, "Content-Length: {}\r\n\r\n", response.body.size());
-    out_ += response.body;
+    if (!head_) {
+      out_ += response.body;
+    }
     stream_.expires_after(server_.options_.read_timeout);
     net::async_write(
         stream_, net::buffer(out_),
@@ -355,6 +435,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point started_;
   net::steady_timer deadline_;
   bool keep_alive_ = true;
+  bool head_ = false;  // the request in flight is a HEAD: its answer goes without the body
   unsigned version_ = 11;
   std::string out_;     // the response being written
   std::string remote_;  // with the access log only
@@ -378,6 +459,7 @@ std::uint16_t Server::Impl::Start() {
     throw ConfigError(
         fmt::format("server.listen: cannot listen on {}: {}", options_.listen, ec.message()));
   }
+  max_connections_ = ConnectionLimit(options_.max_connections);
   Accept();
   for (auto& thread : io_threads_) {
     if (thread->redis) {
@@ -394,13 +476,9 @@ void Server::Impl::Accept() {
   next_io_thread_ = (next_io_thread_ + 1) % io_threads_.size();
   acceptor_->async_accept(home.io, [this, &home](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec != net::error::operation_aborted) {
-        spdlog::warn("accept failed: {}", ec.message());
-      }
-      if (!acceptor_->is_open()) {
-        return;
-      }
-    } else if (connections_.load() >= static_cast<int>(options_.max_connections)) {
+      return RetryAccept(ec);
+    }
+    if (connections_.load() >= static_cast<int>(max_connections_)) {
       beast::error_code ignored;
       socket.close(ignored);  // over the limit: refuse rather than queue
     } else {
@@ -415,6 +493,26 @@ void Server::Impl::Accept() {
   });
 }
 
+void Server::Impl::RetryAccept(const boost::system::error_code& ec) {
+  if (ec == net::error::operation_aborted || !acceptor_->is_open()) {
+    return;  // stopping
+  }
+  ++accept_failures_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - accept_warned_ >= std::chrono::seconds(1)) {
+    spdlog::warn("accept failed: {} ({} times since the last warning; retrying every {} ms)",
+                 ec.message(), accept_failures_, kAcceptRetry.count());
+    accept_warned_ = now;
+    accept_failures_ = 0;
+  }
+  accept_retry_->expires_after(kAcceptRetry);
+  accept_retry_->async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && acceptor_->is_open()) {
+      Accept();
+    }
+  });
+}
+
 void Server::Impl::Stop() {
   if (stopped_) {
     return;
@@ -424,6 +522,7 @@ void Server::Impl::Stop() {
   net::post(acceptor_->get_executor(), [this] {
     beast::error_code ignored;
     acceptor_->close(ignored);
+    accept_retry_->cancel();
   });
   const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {

@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -637,8 +638,25 @@ int Persist(Parts& parts, const std::stop_token& stop, const Output& output) {
   return kExitOk;
 }
 
+namespace {
+
+// Every connection takes a descriptor, and the usual soft limit (1024) is below the default
+// server.max_connections: take the hard limit, as a server is expected to.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      spdlog::debug("could not raise the open-file limit to {}", limit.rlim_max);
+    }
+  }
+}
+
+}  // namespace
+
 int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
   const auto& settings = parts.settings;
+  RaiseOpenFileLimit();
   std::optional<PersisterGroup> persisters;
   if (settings.persister_enabled) {
     persisters.emplace(parts);

@@ -1,10 +1,16 @@
 // The HTTP API against hostile and broken clients: malformed and oversized input, odd paths,
 // header floods, slowloris, garbage bytes. Each test checks the documented answer, that the
 // rejected write changed nothing, and that the server still serves a normal client afterwards.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,6 +20,7 @@
 #include "api/handlers.hpp"
 #include "api/server.hpp"
 #include "http_client.hpp"
+#include "process.hpp"
 #include "servers.hpp"
 
 namespace invsync::testing {
@@ -502,6 +509,80 @@ TEST_F(HttpHostileTest, GarbageInsteadOfHttpIsRefusedOr400) {
     EXPECT_TRUE(answer.data.empty() || answer.data.starts_with("HTTP/1.1 400"))
         << "answered: " << answer.data.substr(0, 200);
   }
+  ExpectServingAndUnchanged();
+}
+
+// The process's open-file limit lowered for the life of the object (as `ulimit -n` would set it).
+class FileLimit {
+ public:
+  explicit FileLimit(rlim_t soft) {
+    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  }
+  FileLimit(const FileLimit&) = delete;
+  FileLimit& operator=(const FileLimit&) = delete;
+  ~FileLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
+
+std::chrono::microseconds ProcessCpu() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return std::chrono::seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         std::chrono::microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+// Connections beyond the open-file limit wait in the listen backlog, and each accept fails at
+// once while they do: retrying at once would spin a core (and flood the log) until a client left.
+TEST_F(HttpHostileTest, ConnectionsBeyondTheOpenFileLimitWaitWithoutSpinning) {
+  std::vector<std::unique_ptr<RawConnection>> crowd;
+  // Client sockets made before the limit is lowered: connected once the server (in this same
+  // process) has used up the descriptors, they wait in its backlog.
+  std::vector<int> late;
+  for (int i = 0; i < 5; ++i) {
+    late.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+    ASSERT_GE(late.back(), 0);
+  }
+  {
+    const auto open = static_cast<rlim_t>(
+        std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+    FileLimit limit(open + 40);
+    try {
+      while (crowd.size() < 100) {
+        crowd.push_back(std::make_unique<RawConnection>(port_));
+        std::this_thread::sleep_for(5ms);  // the server accepts it, while it can
+      }
+    } catch (const std::exception&) {
+    }
+    ASSERT_LT(crowd.size(), 100U) << "the limit was never reached";
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port_);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int fd : late) {
+      EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    }
+    std::this_thread::sleep_for(300ms);
+    const auto before = ProcessCpu();
+    std::this_thread::sleep_for(1s);
+    const auto spent = ProcessCpu() - before;
+    EXPECT_LT(spent, 250ms) << "CPU used in one second while the server is out of descriptors";
+    crowd.clear();
+    for (int fd : late) {
+      ::close(fd);
+    }
+  }
+  // Those connections are gone and the limit is back: a new client is served.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        HttpClient fresh(port_);
+        return fresh.Send("GET", "/healthz").status == 200;
+      },
+      3s));
   ExpectServingAndUnchanged();
 }
 

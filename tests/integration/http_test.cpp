@@ -615,6 +615,24 @@ TEST_F(HttpTest, ReadyzIsReadyWhenBothSidesAnswer) {
   EXPECT_EQ(reply.json(), json::parse(R"({"status":"ready","redis":"ok","database":"ok"})"));
 }
 
+// A client chooses the method: unknown ones share one label, so they cannot add series without end.
+TEST_F(HttpTest, UnknownMethodsShareOneMetricsLabel) {
+  RawConnection raw(port_);
+  std::string batch;
+  for (int i = 0; i < 50; ++i) {
+    batch += RawRequest("M" + std::to_string(100000 + i), "/healthz");
+  }
+  ASSERT_TRUE(raw.Write(batch));
+  for (int i = 0; i < 50; ++i) {
+    auto reply = raw.ReadReply();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, 405);
+  }
+  const auto metrics = Call("GET", "/metrics").body;
+  EXPECT_EQ(metrics.find("M100000"), std::string::npos);
+  EXPECT_NE(metrics.find("method=\"other\""), std::string::npos) << metrics;
+}
+
 TEST_F(HttpTest, MetricsArePrometheusText) {
   ASSERT_EQ(Call("GET", "/healthz").status, 200);
   auto reply = Call("GET", "/metrics");
@@ -808,6 +826,59 @@ TEST_F(HttpTest, PipelinedRequestsAreAnsweredInOrder) {
     EXPECT_EQ(reply->Header("X-Request-Id"), "p" + std::to_string(i));
     EXPECT_EQ(reply->status, statuses[i]);
   }
+}
+
+// HEAD is GET without the body: the same status and headers (Content-Length included), and the
+// next answer on the connection comes right after them. A body after the HEAD's headers would be
+// read by the client as the start of the next answer.
+TEST_F(HttpTest, HeadIsAnsweredLikeGetWithoutTheBody) {
+  Seed("A", 5);
+  RawConnection raw(port_);
+  ASSERT_TRUE(raw.Write(RawRequest("HEAD", "/v1/inventory/A") +
+                        RawRequest("GET", "/v1/inventory/A", "", {{"Connection", "close"}})));
+  auto answer = raw.ReadUntilClosed(3s);
+  ASSERT_TRUE(answer.closed) << answer.data;
+  const auto head_end = answer.data.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << answer.data;
+  const std::string head = answer.data.substr(0, head_end + 4);
+  const std::string rest = answer.data.substr(head_end + 4);
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 200 ")) << head;
+  ASSERT_TRUE(rest.starts_with("HTTP/1.1 200 ")) << "after the HEAD's headers: " << rest;
+  const auto get_body = rest.substr(rest.find("\r\n\r\n") + 4);
+  EXPECT_EQ(json::parse(get_body)["quantity"], 5);
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(get_body.size()) + "\r\n"),
+            std::string::npos)
+      << head;
+}
+
+// A client that sends `Expect: 100-continue` waits for "100 Continue" before it sends the body;
+// one that sends the body at once gets no interim answer.
+TEST_F(HttpTest, AClientWaitingForContinueGetsItAndThenItsAnswer) {
+  Seed("A", 5);
+  const std::string body = R"({"order_id":"o-continue","lines":[{"sku":"A","quantity":1}]})";
+  const HeaderList headers = {{"Content-Type", "application/json"},
+                              {"Content-Length", std::to_string(body.size())},
+                              {"Expect", "100-continue"}};
+  RawConnection raw(port_);
+  ASSERT_TRUE(raw.Write(RawRequest("POST", "/v1/orders", "", headers)));
+  auto interim = raw.ReadReply(2s);
+  ASSERT_TRUE(interim.has_value()) << "no 100 Continue";
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(raw.Write(body));
+  auto reply = raw.ReadReply(5s);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 201) << reply->body;
+  EXPECT_EQ(RedisQuantity("A"), 4);
+
+  const std::string again = R"({"order_id":"o-at-once","lines":[{"sku":"A","quantity":1}]})";
+  RawConnection at_once(port_);
+  ASSERT_TRUE(at_once.Write(RawRequest("POST", "/v1/orders", again,
+                                       {{"Content-Type", "application/json"},
+                                        {"Expect", "100-continue"}})));
+  auto direct = at_once.ReadReply(5s);
+  ASSERT_TRUE(direct.has_value());
+  EXPECT_EQ(direct->status, 201) << direct->body;
+  EXPECT_EQ(RedisQuantity("A"), 3);
 }
 
 // With Nagle's algorithm on the server's socket, the second answer of a pipelined batch waits for
