@@ -29,6 +29,50 @@ inline constexpr std::size_t kMaxIdLength = 128;
   return true;
 }
 
+/// True for well-formed UTF-8 without a NUL byte: text a database column can hold.
+[[nodiscard]] inline bool IsStorableText(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead == 0) {
+      return false;
+    }
+    // Length of the sequence, and the smallest code point it may encode (no overlong forms).
+    std::size_t length = 1;
+    char32_t point = lead;
+    char32_t smallest = 0;
+    if (lead >= 0xf0 && lead <= 0xf4) {
+      length = 4;
+      point = lead & 0x07u;
+      smallest = 0x10000;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      length = 3;
+      point = lead & 0x0fu;
+      smallest = 0x800;
+    } else if (lead >= 0xc2 && lead <= 0xdf) {
+      length = 2;
+      point = lead & 0x1fu;
+      smallest = 0x80;
+    } else if (lead >= 0x80) {
+      return false;
+    }
+    if (text.size() - i < length) {
+      return false;
+    }
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0u) != 0x80u) {
+        return false;
+      }
+      point = (point << 6) | (next & 0x3fu);
+    }
+    if (point < smallest || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 /// Value of a hexadecimal digit (either case), -1 for anything else.
 [[nodiscard]] inline int HexDigit(char c) {
   if (c >= '0' && c <= '9') {

@@ -7,6 +7,8 @@ namespace invsync::core {
 Scripts::Scripts()
     : deduct_source_(std::string(lua::kOrderRecord) + std::string(lua::kDeduct)),
       cancel_source_(std::string(lua::kOrderRecord) + std::string(lua::kCancel)),
+      audit_state_source_(std::string(lua::kStoredQuantity) + std::string(lua::kAuditState)),
+      repair_source_(std::string(lua::kStoredQuantity) + std::string(lua::kRepair)),
       deduct("deduct", deduct_source_),
       cancel("cancel", cancel_source_),
       adjust("adjust", lua::kAdjust),
@@ -16,7 +18,7 @@ Scripts::Scripts()
       unlock("unlock", lua::kUnlock),
       forget_consumers("forget_consumers", lua::kForgetConsumers),
       apply_changes("apply_changes", lua::kApplyChanges),
-      audit_state("audit_state", lua::kAuditState),
-      repair("repair", lua::kRepair) {}
+      audit_state("audit_state", audit_state_source_),
+      repair("repair", repair_source_) {}
 
 }  // namespace invsync::core

@@ -4,11 +4,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 #include <thread>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
+#include "common/text.hpp"
 #include "syncer/syncer.hpp"
 
 namespace invsync::reconcile {
@@ -160,12 +163,17 @@ void Reconciler::Judge(const std::vector<std::string>& skus, bool redis_only, Re
   if (skus.empty()) {
     return;
   }
+  // A key whose SKU no database column can hold (not UTF-8: something else wrote it) is judged
+  // as a SKU without a database row, rather than failing the database's read of the page.
+  std::vector<std::string> storable;
+  std::copy_if(skus.begin(), skus.end(), std::back_inserter(storable), IsStorableText);
+  static const db::StockAudit kNoRow;
   const Snapshot before = ReadRedis(skus);
-  const auto audits = store_.AuditStock(skus, before.cursor);
+  const auto audits = store_.AuditStock(storable, before.cursor);
   const Snapshot after = ReadRedis(skus);
   for (std::size_t i = 0; i < skus.size(); ++i) {
     const std::string& sku = skus[i];
-    const db::StockAudit& audit = audits.at(sku);
+    const db::StockAudit& audit = IsStorableText(sku) ? audits.at(sku) : kNoRow;
     if (redis_only && audit.quantity) {
       continue;
     }

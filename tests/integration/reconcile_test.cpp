@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -185,6 +186,34 @@ TEST_F(ReconcileTest, OversoldStockAndKeysWithoutADatabaseRowAreReported) {
   EXPECT_EQ(report.drifted[0].expected, std::nullopt);
   Reconcile(/*repair=*/true);
   EXPECT_EQ(RedisQuantity("GHOST"), std::nullopt);
+}
+
+// Keys under the inventory prefix that invsync did not write (another tool's string, a name that
+// is not UTF-8, which PostgreSQL cannot hold): reported and, with --repair, removed; the rest of
+// the run goes on.
+TEST_F(ReconcileTest, KeysInvsyncCannotReadAreReportedAndRemoved) {
+  Redis({"SET", "inventory:R04", "12"});                   // a SKU the database has, not a hash
+  Redis({"SET", "inventory:LEGACY", "7"});                 // not a hash, no database row
+  Redis({"HSET", "inventory:caf\xe9", "quantity", "3"});  // not UTF-8
+  Redis({"HSET", "inventory:R05", "quantity", "1"});       // ordinary drift beside them
+  auto report = Reconcile();
+  ASSERT_EQ(report.drifted.size(), 4U) << report.Json().dump(1);
+  std::map<std::string, reconcile::Drift> by_sku;
+  for (const auto& drift : report.drifted) {
+    by_sku[drift.sku] = drift;
+  }
+  EXPECT_EQ(by_sku.at("R04").redis, "(string, not a hash)");
+  EXPECT_EQ(by_sku.at("R04").expected, 100000);
+  EXPECT_EQ(by_sku.at("LEGACY").database, std::nullopt);
+  EXPECT_EQ(by_sku.at("caf\xe9").database, std::nullopt);
+  EXPECT_EQ(by_sku.at("R05").expected, 100000);
+
+  auto repaired = Reconcile(/*repair=*/true);
+  EXPECT_EQ(repaired.repaired, 4) << repaired.Json().dump(1);
+  EXPECT_EQ(Redis({"EXISTS", "inventory:LEGACY", "inventory:caf\xe9"}).AsInteger(), 0);
+  EXPECT_EQ(RedisQuantity("R05"), 100000);
+  EXPECT_EQ(stock().Get("R04").quantity, 100000);  // dropped, then filled from the database
+  EXPECT_TRUE(Reconcile().clean());
 }
 
 TEST_F(ReconcileTest, UncachedSkusAreCountedNotDrift) {
