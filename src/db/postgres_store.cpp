@@ -422,7 +422,9 @@ class PostgresChangeFeed final : public ChangeFeed {
     return leading_;
   }
 
-  void Wait(std::chrono::milliseconds timeout) override { conn_.WaitForNotification(timeout); }
+  bool Wait(std::chrono::milliseconds timeout) override {
+    return conn_.WaitForNotification(timeout);
+  }
 
  private:
   detail::PgConnection conn_;

@@ -64,16 +64,17 @@ class SqliteChangeFeed final : public ChangeFeed {
     return leading_;
   }
 
-  void Wait(std::chrono::milliseconds timeout) override {
+  bool Wait(std::chrono::milliseconds timeout) override {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
       const auto version = connection_.QueryInt("PRAGMA data_version");
       if (version != last_version_) {
         last_version_ = version;
-        return;
+        return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    return false;
   }
 
  private:

@@ -138,8 +138,8 @@ class ChangeFeed {
   virtual ~ChangeFeed() = default;
   /// True if this feed is (now) the one leader; never blocks.
   virtual bool TryLead() = 0;
-  /// Returns when new changes may have been committed, or after `timeout`.
-  virtual void Wait(std::chrono::milliseconds timeout) = 0;
+  /// Returns when new changes may have been committed (true), or after `timeout` (false).
+  virtual bool Wait(std::chrono::milliseconds timeout) = 0;
 };
 
 /// The database side of invsync. PostgreSQL implements it (SQLite will); core and persister only

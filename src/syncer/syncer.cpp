@@ -16,6 +16,10 @@ namespace {
 // The active syncer renews this key while it leads; it names the leader in `status`.
 constexpr std::string_view kLeaderKey = "invsync:syncer:leader";
 
+// A wait for new changes is cut into slices this long, so that a stop does not wait out a poll
+// interval (up to minutes) in a poll() that cannot see it.
+constexpr std::chrono::milliseconds kStopCheck{100};
+
 }  // namespace
 
 db::OutboxPosition ParseCursor(const std::optional<std::string>& text) {
@@ -100,8 +104,12 @@ void Syncer::Lead(db::ChangeFeed& feed, const std::stop_token& stop) {
   if (outcome.held_back) {
     // Committed rows wait only for older transactions (often a persister batch) to end.
     PauseUnlessStopped(options_.held_back_retry, stop);
-  } else {
-    feed.Wait(options_.poll);
+    return;
+  }
+  for (auto left = options_.poll; !stop.stop_requested() && left.count() > 0; left -= kStopCheck) {
+    if (feed.Wait(std::min(left, kStopCheck))) {
+      return;
+    }
   }
 }
 

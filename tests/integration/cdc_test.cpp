@@ -752,6 +752,19 @@ TEST_F(CdcTest, AFillAfterPruningIsNotHeldBackByAnInsertItsReadIncludes) {
   EXPECT_EQ(Get("A"), 7);
 }
 
+// The wait for changes lasts up to the poll interval (up to minutes); a stop must not wait it out.
+TEST_F(CdcTest, StoppingASyncerWithALongPollIntervalTakesLessThanASecond) {
+  auto options = SyncerOptions();
+  options.poll = 30s;
+  syncer::Syncer syncer(pool(), store(), options);
+  Running running(syncer);
+  ASSERT_TRUE(WaitFor([&] { return syncer.counters().leader.load(); }, 5s));
+  std::this_thread::sleep_for(300ms);  // past its first batch, waiting for changes
+  const auto start = Clock::now();
+  running.Stop();
+  EXPECT_LT(Clock::now() - start, 1s);
+}
+
 TEST_F(CdcTest, TheSyncerSurvivesAPostgresOutageAndCatchesUp) {
   Insert("A", 100);
   ASSERT_EQ(Get("A"), 100);
