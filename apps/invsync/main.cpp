@@ -90,7 +90,7 @@ int Dispatch(const cli::Arguments& args, cli::Parts& parts, const cli::Output& o
     return cli::HashToken(std::cin, output);
   }
   if (command == "reconcile") {
-    return cli::Reconcile(parts, args.repair, output);
+    return cli::Reconcile(parts, args.repair, args.reset_cursor, output);
   }
   if (command == "migrate") {
     return cli::Migrate(parts, output);

@@ -34,7 +34,8 @@ json StatusDocument(redis::Pool& redis, db::Store& store, core::Scripts& scripts
                          {"unpersisted", lag.unpersisted()},
                          {"oldest_unpersisted_age_ms", Millis(lag.oldest_age)}};
     sync = syncer::ReadSyncState(*conn);
-    body["syncer"] = {{"leader", sync->leader ? json(*sync->leader) : json(nullptr)}};
+    body["syncer"] = {{"leader", sync->leader ? json(*sync->leader) : json(nullptr)},
+                      {"problem", nullptr}};
     auto last = conn->Command({"GET", core::Keys::kLastReconcile}).AsOptionalString();
     if (last) {
       body["last_reconcile"] = json::parse(*last, nullptr, /*allow_exceptions=*/false);
@@ -46,8 +47,21 @@ json StatusDocument(redis::Pool& redis, db::Store& store, core::Scripts& scripts
   }
   try {
     if (sync) {
+      const auto origin = store.ReadOutboxOrigin(sync->cursor);
+      if (auto mismatch = syncer::CursorMismatch(*sync, origin)) {
+        // Counting from a cursor of another history would say 0 rows wait: that hides the loss.
+        body["syncer"]["problem"] = *mismatch;
+        body["outbox"] = {{"cursor", fmt::format("{}:{}", sync->cursor.xid, sync->cursor.id)},
+                          {"cursor_matches_database", false},
+                          {"unapplied", nullptr},
+                          {"oldest_unapplied_age_ms", nullptr},
+                          {"oldest_open_transaction_age_ms", nullptr}};
+      }
+    }
+    if (sync && body["syncer"]["problem"].is_null()) {
       auto backlog = store.ReadChangeBacklog(sync->cursor);
       body["outbox"] = {{"cursor", fmt::format("{}:{}", sync->cursor.xid, sync->cursor.id)},
+                        {"cursor_matches_database", true},
                         {"unapplied", backlog.rows},
                         {"oldest_unapplied_age_ms", Millis(backlog.oldest_age)},
                         {"oldest_open_transaction_age_ms", Millis(backlog.oldest_transaction_age)}};

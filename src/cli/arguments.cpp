@@ -23,6 +23,9 @@ void AddCommands(CLI::App& app, Arguments& args) {
       "reconcile", "Compare Redis with the database, adjusted for changes in flight");
   reconcile->add_flag("--repair", args.repair,
                       "Fix drifted keys in Redis (compare-and-set: concurrent orders are kept)");
+  reconcile->add_flag("--reset-cursor", args.reset_cursor,
+                      "With --repair: first move the syncer's cursor to the database's present "
+                      "position (after a restore or a move to another cluster; see `status`)");
   app.add_subcommand("migrate", "Apply the database schema migrations");
   app.add_subcommand("hash-token",
                      "Print the SHA-256 of an access token read from standard input (for the "

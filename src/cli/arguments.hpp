@@ -27,6 +27,7 @@ struct Arguments {
   std::string quantity;  ///< restock and set, as typed
   std::optional<std::string> request_id;
   bool repair = false;
+  bool reset_cursor = false;
   bool demo = false;
   bool all = false;
 };

@@ -242,9 +242,11 @@ int Status(Parts& parts, const Output& output) {
   const json document = api::StatusDocument(*parts.redis, *parts.store, parts.stock->scripts());
   const bool redis_ok = document["redis"] == "ok";
   const bool database_ok = document["database"] == "ok";
+  // A syncer that applies nothing needs an operator as much as an unreachable server does.
+  const bool syncer_ok = document["syncer"].is_null() || document["syncer"]["problem"].is_null();
   if (output.json) {
     PrintJson(output, document);
-    return redis_ok && database_ok ? kExitOk : kExitUnavailable;
+    return redis_ok && database_ok && syncer_ok ? kExitOk : kExitUnavailable;
   }
   auto text = [](const json& value) {
     return value.is_null()     ? std::string("-")
@@ -276,9 +278,12 @@ int Status(Parts& parts, const Output& output) {
     output.out << fmt::format("syncer     {}\n", syncer["leader"].is_null()
                                                      ? "no active syncer"
                                                      : "active: " + text(syncer["leader"]));
+    if (!syncer["problem"].is_null()) {
+      output.out << fmt::format("syncer     PROBLEM: {}\n", text(syncer["problem"]));
+    }
   }
   output.out << fmt::format("reconcile  {}\n", text(document["last_reconcile"]));
-  return redis_ok && database_ok ? kExitOk : kExitUnavailable;
+  return redis_ok && database_ok && syncer_ok ? kExitOk : kExitUnavailable;
 }
 
 int Warm(Parts& parts, bool all, const std::vector<std::string>& skus, const Output& output) {
@@ -492,6 +497,10 @@ void SyncerThread::AppendMetrics(std::string& out) {
   api::AppendMetric(out, "invsync_syncer_leader", "gauge",
                     "1 while this process's syncer is the active one.",
                     counters.leader.load() ? 1.0 : 0.0);
+  api::AppendMetric(out, "invsync_syncer_cursor_mismatch", "gauge",
+                    "1 while the cursor in Redis belongs to another database's history (nothing "
+                    "is applied; see `invsync status`).",
+                    counters.cursor_mismatch.load() ? 1.0 : 0.0);
   try {
     const auto backlog = syncer_.ReadBacklog();
     api::AppendMetric(out, "invsync_syncer_unapplied_rows", "gauge",
@@ -500,6 +509,8 @@ void SyncerThread::AppendMetrics(std::string& out) {
     api::AppendMetric(
         out, "invsync_syncer_oldest_unapplied_seconds", "gauge", "Age of the oldest of them.",
         backlog.oldest_age ? static_cast<double>(backlog.oldest_age->count()) / 1000 : 0.0);
+  } catch (const syncer::CursorMismatchError&) {
+    out += "# invsync_syncer_unapplied_rows unknown: the cursor belongs to another database\n";
   } catch (const Error&) {
     out += "# invsync_syncer_unapplied_rows unavailable: Redis or the database unreachable\n";
   }
@@ -531,7 +542,20 @@ void LogReport(const reconcile::Report& report) {
 
 }  // namespace
 
-int Reconcile(Parts& parts, bool repair, const Output& output) {
+int Reconcile(Parts& parts, bool repair, bool reset_cursor, const Output& output) {
+  if (reset_cursor) {
+    if (!repair) {
+      // Without the repair, cached keys would miss the changes made since the restore for good.
+      return Usage(output, "--reset-cursor needs --repair");
+    }
+    db::OutboxPosition cursor;
+    {
+      auto conn = parts.redis->Acquire();
+      cursor = syncer::ResetCursor(*conn, *parts.store);
+    }
+    spdlog::warn("reconcile: moved the syncer cursor to {}:{} in this database; repairing Redis",
+                 cursor.xid, cursor.id);
+  }
   reconcile::Reconciler reconciler(*parts.redis, *parts.store,
                                    ReconcileOptionsOf(parts.settings, repair));
   reconcile::Report report;

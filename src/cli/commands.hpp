@@ -100,8 +100,10 @@ class SyncerThread {
 };
 
 /// Compares Redis with the database (and repairs drift with `repair`), with a progress bar when
-/// `output.progress`; exit 0 when clean, 1 when drift is left or stock is oversold.
-int Reconcile(Parts& parts, bool repair, const Output& output);
+/// `output.progress`; exit 0 when clean, 1 when drift is left or stock is oversold. With
+/// `reset_cursor` (only with `repair`) it first moves the syncer's cursor to the database's present
+/// position (syncer::ResetCursor): the way out when the cursor belongs to another database.
+int Reconcile(Parts& parts, bool repair, bool reset_cursor, const Output& output);
 
 /// Runs reconcile inside `serve` every `reconcile.interval`, one process at a time, logging
 /// what it finds; stops with the service.

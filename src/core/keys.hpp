@@ -78,6 +78,8 @@ class Keys {
   static constexpr std::string_view kFillPositions = "invsync:fillpos";
   /// The syncer's place in the outbox, "xid:id", moved by the same script that applies rows.
   static constexpr std::string_view kSyncCursor = "invsync:outbox:cursor";
+  /// The identity of the database the cursor belongs to (`invsync_meta`'s database_id).
+  static constexpr std::string_view kSyncDatabase = "invsync:outbox:database";
   /// Stream of accepted changes, read by the persister's consumer group.
   static constexpr std::string_view kEvents = "invsync:events";
   /// Entries the persister could not understand, moved aside with the reason.

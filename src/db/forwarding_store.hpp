@@ -36,6 +36,9 @@ class ForwardingStore : public Store {
                             std::chrono::milliseconds retention) override {
     return inner_.PruneChanges(upto, retention);
   }
+  OutboxOrigin ReadOutboxOrigin(const OutboxPosition& cursor) override {
+    return inner_.ReadOutboxOrigin(cursor);
+  }
   std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
                                                const OutboxPosition& after) override {
     return inner_.AuditStock(skus, after);

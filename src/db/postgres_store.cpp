@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <limits>
 
 #include "common/error.hpp"
 #include "db/detail/pg.hpp"
@@ -26,6 +27,7 @@ const std::array kMigrations = {
     Migration{3, "outbox", sql::k003Outbox},
     Migration{4, "truncate_capture", sql::k004TruncateCapture},
     Migration{5, "capture_condition", sql::k005CaptureCondition},
+    Migration{6, "database_id", sql::k006DatabaseId},
 };
 
 // Any fixed number shared by all invsync processes; serialises concurrent migrators.
@@ -82,6 +84,16 @@ DELETE FROM invsync_outbox o
 WHERE (o.xid, o.id) <= ($1::text::xid8, $2::bigint)
   AND o.changed_at < clock_timestamp() - $3::bigint * interval '1 millisecond'
   AND EXISTS (SELECT 1 FROM invsync_outbox n WHERE n.sku = o.sku AND n.id > o.id)
+)sql";
+
+// A cursor's transaction id below the snapshot's xmax was given out by this database; at or above
+// it, the cursor comes from another history (a restore to an earlier point, another cluster).
+// Every transaction older than the oldest still running has ended, so a cursor after all of them
+// (the largest row id) skips none still to commit.
+constexpr std::string_view kOutboxOriginSql = R"sql(
+SELECT (SELECT value FROM invsync_meta WHERE key = $1),
+       $2::text::xid8 < pg_snapshot_xmax(pg_current_snapshot()),
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1
 )sql";
 
 // Each SKU's quantity and its outbox rows after a position, in one snapshot. Rows are few: only
@@ -388,6 +400,15 @@ std::int64_t PostgresStore::PruneChanges(const OutboxPosition& upto,
       .AffectedRows();
 }
 
+OutboxOrigin PostgresStore::ReadOutboxOrigin(const OutboxPosition& cursor) {
+  auto conn = Acquire();
+  auto result =
+      conn->Exec(kOutboxOriginSql, {std::string(kDatabaseIdKey), std::to_string(cursor.xid)});
+  return {.database_id = result.IsNull(0, 0) ? std::string() : std::string(result.Text(0, 0)),
+          .holds_cursor = result.Text(0, 1) == "t",
+          .now = {result.Int64(0, 2), std::numeric_limits<std::int64_t>::max()}};
+}
+
 std::map<std::string, StockAudit> PostgresStore::AuditStock(std::span<const std::string> skus,
                                                             const OutboxPosition& after) {
   if (skus.empty()) {
@@ -422,7 +443,9 @@ class PostgresChangeFeed final : public ChangeFeed {
     return leading_;
   }
 
-  void Wait(std::chrono::milliseconds timeout) override { conn_.WaitForNotification(timeout); }
+  bool Wait(std::chrono::milliseconds timeout) override {
+    return conn_.WaitForNotification(timeout);
+  }
 
  private:
   detail::PgConnection conn_;

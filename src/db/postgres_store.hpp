@@ -31,6 +31,7 @@ class PostgresStore final : public Store {
   ChangeBacklog ReadChangeBacklog(const OutboxPosition& after) override;
   std::int64_t PruneChanges(const OutboxPosition& upto,
                             std::chrono::milliseconds retention) override;
+  OutboxOrigin ReadOutboxOrigin(const OutboxPosition& cursor) override;
   std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
                                                const OutboxPosition& after) override;
   std::unique_ptr<ChangeFeed> OpenChangeFeed() override;

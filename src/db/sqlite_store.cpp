@@ -28,6 +28,7 @@ struct Migration {
 // Versioned like PostgreSQL's; append, never edit a released one.
 const std::array kMigrations = {
     Migration{1, "init", sqlite_sql::k001Init},
+    Migration{2, "database_id", sqlite_sql::k002DatabaseId},
 };
 
 std::chrono::milliseconds AgeOf(double julian_day, double now_julian_day) {
@@ -64,16 +65,17 @@ class SqliteChangeFeed final : public ChangeFeed {
     return leading_;
   }
 
-  void Wait(std::chrono::milliseconds timeout) override {
+  bool Wait(std::chrono::milliseconds timeout) override {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
       const auto version = connection_.QueryInt("PRAGMA data_version");
       if (version != last_version_) {
         last_version_ = version;
-        return;
+        return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    return false;
   }
 
  private:
@@ -239,6 +241,22 @@ std::int64_t SqliteStore::PruneChanges(const OutboxPosition& upto,
                         "invsync_outbox n WHERE n.sku = o.sku AND n.id > o.id)");
   prune.Bind(1, upto.id).Bind(2, static_cast<std::int64_t>(retention.count())).Run();
   return conn->Changes();
+}
+
+OutboxOrigin SqliteStore::ReadOutboxOrigin(const OutboxPosition& cursor) {
+  auto conn = pool_.Acquire();
+  // AUTOINCREMENT never gives out an id twice, and sqlite_sequence keeps the highest it gave out
+  // (rows deleted or not): a cursor above it comes from another file, or from this one before it
+  // was restored from an older copy. One statement: one snapshot.
+  SqliteStatement query(*conn,
+                        "SELECT (SELECT value FROM invsync_meta WHERE key = ?), coalesce((SELECT "
+                        "seq FROM sqlite_sequence WHERE name = 'invsync_outbox'), 0)");
+  query.Bind(1, kDatabaseIdKey);
+  query.Step();
+  const std::int64_t highest = query.Int64(1);
+  return {.database_id = query.IsNull(0) ? std::string() : query.Text(0),
+          .holds_cursor = cursor.xid == 0 && cursor.id <= highest,
+          .now = {0, highest}};
 }
 
 std::int64_t SqliteStore::CountSkus() {

@@ -35,6 +35,7 @@ class SqliteStore final : public Store {
   std::vector<SkuStock> LoadStockPage(std::string_view after_sku, std::size_t limit) override;
   std::vector<std::string> ListSkus(std::string_view after_sku, std::size_t limit) override;
   std::int64_t CountSkus() override;
+  OutboxOrigin ReadOutboxOrigin(const OutboxPosition& cursor) override;
   std::map<std::string, StockAudit> AuditStock(std::span<const std::string> skus,
                                                const OutboxPosition& after) override;
   std::unique_ptr<ChangeFeed> OpenChangeFeed() override;

@@ -109,6 +109,23 @@ inline constexpr std::string_view kStreamHighWaterKey = "stream_high_water";
 [[nodiscard]] Change ChangeFromColumns(OutboxPosition position, std::string sku,
                                        std::string_view kind, std::string_view delta);
 
+/// Key of the database's identity in `invsync_meta`: random, created once by a migration.
+inline constexpr std::string_view kDatabaseIdKey = "database_id";
+
+/// Whether a syncer cursor can belong to this database's outbox, and where its outbox is now.
+/// A cursor kept in Redis outlives the database it came from: after a restore to an earlier point
+/// in time, or a move to another cluster, it may lie ahead of every change still to come, and a
+/// syncer using it would skip them all and prune them unapplied.
+struct OutboxOrigin {
+  std::string database_id;  ///< the identity in `invsync_meta` (empty: not migrated yet)
+  /// False if the cursor lies beyond this database's history: PostgreSQL has not yet given out
+  /// its transaction id, or SQLite its row id.
+  bool holds_cursor = false;
+  /// A cursor from which the syncer skips no change not yet committed (every change still to come
+  /// lies after it): where a cursor is reset to.
+  OutboxPosition now;
+};
+
 /// Outbox rows ready to apply, in order.
 struct ChangeBatch {
   std::vector<Change> changes;
@@ -138,8 +155,8 @@ class ChangeFeed {
   virtual ~ChangeFeed() = default;
   /// True if this feed is (now) the one leader; never blocks.
   virtual bool TryLead() = 0;
-  /// Returns when new changes may have been committed, or after `timeout`.
-  virtual void Wait(std::chrono::milliseconds timeout) = 0;
+  /// Returns when new changes may have been committed (true), or after `timeout` (false).
+  virtual bool Wait(std::chrono::milliseconds timeout) = 0;
 };
 
 /// The database side of invsync. PostgreSQL implements it (SQLite will); core and persister only
@@ -182,6 +199,9 @@ class Store {
   /// Deletes outbox rows at or before `upto` older than `retention`; returns how many.
   virtual std::int64_t PruneChanges(const OutboxPosition& upto,
                                     std::chrono::milliseconds retention) = 0;
+  /// This database's identity, whether `cursor` can be a position of its outbox, and its present
+  /// position, in one snapshot.
+  [[nodiscard]] virtual OutboxOrigin ReadOutboxOrigin(const OutboxPosition& cursor) = 0;
   /// Quantity and outbox rows after `after` of each SKU, in one snapshot; every SKU is in the map.
   [[nodiscard]] virtual std::map<std::string, StockAudit> AuditStock(
       std::span<const std::string> skus, const OutboxPosition& after) = 0;

@@ -16,6 +16,17 @@ namespace {
 // The active syncer renews this key while it leads; it names the leader in `status`.
 constexpr std::string_view kLeaderKey = "invsync:syncer:leader";
 
+// A wait for new changes is cut into slices this long, so that a stop does not wait out a poll
+// interval (up to minutes) in a poll() that cannot see it.
+constexpr std::chrono::milliseconds kStopCheck{100};
+
+// How often a syncer whose cursor does not belong to the database says so again.
+constexpr std::chrono::minutes kMismatchLogEvery{1};
+
+std::string CursorText(const db::OutboxPosition& position) {
+  return fmt::format("{}:{}", position.xid, position.id);
+}
+
 }  // namespace
 
 db::OutboxPosition ParseCursor(const std::optional<std::string>& text) {
@@ -34,11 +45,53 @@ db::OutboxPosition ParseCursor(const std::optional<std::string>& text) {
 }
 
 SyncState ReadSyncState(redis::Connection& connection) {
-  auto replies = connection.Pipeline({{"GET", Keys::kSyncCursor}, {"GET", kLeaderKey}});
+  auto replies = connection.Pipeline(
+      {{"GET", Keys::kSyncCursor}, {"GET", kLeaderKey}, {"GET", Keys::kSyncDatabase}});
   for (const auto& reply : replies) {
     redis::ThrowIfError(reply, "syncer state");
   }
-  return {ParseCursor(replies[0].AsOptionalString()), replies[1].AsOptionalString()};
+  return {.cursor = ParseCursor(replies[0].AsOptionalString()),
+          .leader = replies[1].AsOptionalString(),
+          .database_id = replies[2].AsOptionalString()};
+}
+
+std::optional<std::string> CursorMismatch(const SyncState& state, const db::OutboxOrigin& origin) {
+  if (state.cursor == db::OutboxPosition{}) {
+    return std::nullopt;  // the start of any database's outbox
+  }
+  std::string what;
+  if (state.database_id && !origin.database_id.empty() &&
+      *state.database_id != origin.database_id) {
+    what = fmt::format("was written for database {}, but the database is {}", *state.database_id,
+                       origin.database_id);
+  } else if (!origin.holds_cursor) {
+    what =
+        "lies beyond everything this database has written (was it restored to an earlier point in "
+        "time, or moved to another cluster?)";
+  } else {
+    return std::nullopt;
+  }
+  return fmt::format(
+      "the syncer cursor {} in Redis ({}) {}: changes made in the database are neither applied "
+      "to Redis nor pruned until the cursor is reset; run `invsync reconcile --repair "
+      "--reset-cursor`",
+      CursorText(state.cursor), Keys::kSyncCursor, what);
+}
+
+db::OutboxPosition ResetCursor(redis::Connection& connection, db::Store& store) {
+  const auto origin = store.ReadOutboxOrigin({});
+  // One transaction: a syncer never sees the new cursor beside the old identity, nor fill
+  // positions of the old history (ids that may be given out again) beside the new cursor.
+  auto replies = connection.Pipeline({{"MULTI"},
+                                      {"SET", Keys::kSyncCursor, CursorText(origin.now)},
+                                      {"SET", Keys::kSyncDatabase, origin.database_id},
+                                      {"DEL", Keys::kFillPositions, Keys::kCachedChanges,
+                                       Keys::kPreviousCachedChanges, Keys::kCachedChangesTurnKey},
+                                      {"EXEC"}});
+  for (const auto& reply : replies) {
+    redis::ThrowIfError(reply, "resetting the syncer cursor");
+  }
+  return origin.now;
 }
 
 Syncer::Syncer(redis::Pool& redis, db::Store& store, SyncerOptions options, FaultHook hook)
@@ -62,7 +115,18 @@ void Syncer::Run(const std::stop_token& stop) {
           if (!counters_.leader.exchange(true)) {
             spdlog::info("syncer {}: now the active syncer", options_.name);
           }
-          Lead(*feed, stop);
+          try {
+            Lead(*feed, stop);
+            if (counters_.cursor_mismatch.exchange(false)) {
+              spdlog::info("syncer {}: the cursor in Redis belongs to the database again",
+                           options_.name);
+            }
+          } catch (const CursorMismatchError& error) {
+            // Stays the leader (no other syncer could do better) and looks again each poll
+            // interval, so it resumes by itself once an operator has reset the cursor.
+            ReportMismatch(error);
+            PauseUnlessStopped(options_.poll, stop);
+          }
         } else {
           PauseUnlessStopped(options_.poll, stop);
         }
@@ -100,9 +164,41 @@ void Syncer::Lead(db::ChangeFeed& feed, const std::stop_token& stop) {
   if (outcome.held_back) {
     // Committed rows wait only for older transactions (often a persister batch) to end.
     PauseUnlessStopped(options_.held_back_retry, stop);
-  } else {
-    feed.Wait(options_.poll);
+    return;
   }
+  for (auto left = options_.poll; !stop.stop_requested() && left.count() > 0; left -= kStopCheck) {
+    if (feed.Wait(std::min(left, kStopCheck))) {
+      return;
+    }
+  }
+}
+
+void Syncer::ReportMismatch(const CursorMismatchError& error) {
+  counters_.errors.fetch_add(1, std::memory_order_relaxed);
+  const auto now = std::chrono::steady_clock::now();
+  if (!counters_.cursor_mismatch.exchange(true) || now - last_mismatch_log_ >= kMismatchLogEvery) {
+    last_mismatch_log_ = now;
+    spdlog::error("syncer {}: {}", options_.name, error.what());
+  }
+}
+
+db::OutboxPosition Syncer::ReadCheckedCursor() {
+  SyncState state;
+  {
+    auto conn = redis_.Acquire();
+    state = ReadSyncState(*conn);
+  }
+  const auto origin = store_.ReadOutboxOrigin(state.cursor);
+  if (auto mismatch = CursorMismatch(state, origin)) {
+    throw CursorMismatchError(*mismatch);
+  }
+  if (state.database_id != origin.database_id && !origin.database_id.empty()) {
+    // A fresh Redis, or a cursor kept from before identities were (checked against the history
+    // above): the cursor belongs to this database from now on.
+    auto conn = redis_.Acquire();
+    conn->Command({"SET", Keys::kSyncDatabase, origin.database_id});
+  }
+  return state.cursor;
 }
 
 void Syncer::Announce() {
@@ -112,11 +208,7 @@ void Syncer::Announce() {
 }
 
 BatchOutcome Syncer::RunOnce() {
-  db::OutboxPosition cursor;
-  {
-    auto conn = redis_.Acquire();
-    cursor = ReadSyncState(*conn).cursor;
-  }
+  const auto cursor = ReadCheckedCursor();
   auto batch = store_.ReadChanges(cursor, static_cast<std::size_t>(options_.batch_size));
   BatchOutcome outcome{.read = batch.changes.size(), .held_back = batch.held_back};
   if (batch.changes.empty()) {
@@ -194,20 +286,12 @@ void Syncer::NoteUnusual(const db::Change& change) {
 }
 
 db::ChangeBacklog Syncer::ReadBacklog() {
-  db::OutboxPosition cursor;
-  {
-    auto conn = redis_.Acquire();
-    cursor = ReadSyncState(*conn).cursor;
-  }
+  const auto cursor = ReadCheckedCursor();
   return store_.ReadChangeBacklog(cursor);
 }
 
 std::int64_t Syncer::Prune() {
-  db::OutboxPosition cursor;
-  {
-    auto conn = redis_.Acquire();
-    cursor = ReadSyncState(*conn).cursor;
-  }
+  const auto cursor = ReadCheckedCursor();
   const auto pruned = store_.PruneChanges(cursor, options_.retention);
   counters_.pruned_rows.fetch_add(pruned, std::memory_order_relaxed);
   if (pruned > 0) {

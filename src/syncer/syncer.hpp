@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <string>
 
+#include "common/error.hpp"
 #include "core/keys.hpp"
 #include "core/scripts.hpp"
 #include "db/store.hpp"
@@ -45,6 +46,8 @@ struct SyncerCounters {
   std::atomic<std::int64_t> malformed_rows{0};  ///< rows that were not a valid change (dropped key)
   std::atomic<std::int64_t> dropped_keys{0};    ///< updates Redis could not add (dropped key)
   std::atomic<bool> leader{false};
+  /// The cursor in Redis does not belong to the database (CursorMismatch): nothing is applied.
+  std::atomic<bool> cursor_mismatch{false};
 };
 
 /// What a batch did.
@@ -58,14 +61,37 @@ struct BatchOutcome {
 struct SyncState {
   db::OutboxPosition cursor;
   std::optional<std::string> leader;  ///< name of the active syncer, if one announced itself
+  /// Identity of the database the cursor belongs to; nullopt: none recorded (a fresh Redis, or
+  /// a cursor written before identities were).
+  std::optional<std::string> database_id;
+};
+
+/// The cursor in Redis belongs to another database's history. The syncer applies and prunes
+/// nothing until an operator resets it (`invsync reconcile --repair --reset-cursor`).
+class CursorMismatchError : public PermanentError {
+ public:
+  using PermanentError::PermanentError;
 };
 
 /// Parses the cursor as Redis keeps it ("xid:id"; nullopt: the start). Throws `PermanentError`
 /// if it is malformed.
 db::OutboxPosition ParseCursor(const std::optional<std::string>& text);
 
-/// Reads the cursor and the announced leader from Redis.
+/// Reads the cursor, its database's identity and the announced leader from Redis.
 SyncState ReadSyncState(redis::Connection& connection);
+
+/// Why the cursor in `state` cannot be used with the database `origin` describes (written for a
+/// database with another identity, or beyond its history: restored to an earlier point in time,
+/// moved to another cluster), with what to do; nullopt if it can. No cursor yet always can.
+[[nodiscard]] std::optional<std::string> CursorMismatch(const SyncState& state,
+                                                        const db::OutboxOrigin& origin);
+
+/// Moves the cursor to the database's present position (db::OutboxOrigin::now) and records the
+/// database's identity beside it, forgetting the fill positions and notes that belong to the
+/// cursor's old history. Changes committed since the restore are not applied by the syncer:
+/// `reconcile --repair`, run right after, brings cached keys to the database's values. Returns
+/// the new cursor.
+db::OutboxPosition ResetCursor(redis::Connection& connection, db::Store& store);
 
 /// Applies the outbox (changes made in the database outside invsync) to Redis, in order and
 /// exactly once: one script per batch adds each delta to the cached key and moves the cursor kept
@@ -92,6 +118,11 @@ class Syncer {
  private:
   void Lead(db::ChangeFeed& feed, const std::stop_token& stop);
   void Announce();
+  /// The cursor in Redis, once checked against the database (throws CursorMismatchError); records
+  /// the database's identity beside it when none is.
+  db::OutboxPosition ReadCheckedCursor();
+  /// Logs a mismatched cursor as an error: when it is found, then once a minute.
+  void ReportMismatch(const CursorMismatchError& error);
   /// Counts and logs a malformed row the batch passed.
   void NoteUnusual(const db::Change& change);
 
@@ -104,6 +135,7 @@ class Syncer {
   SyncerCounters counters_;
   std::chrono::steady_clock::time_point last_prune_{};
   std::chrono::steady_clock::time_point last_announce_{};
+  std::chrono::steady_clock::time_point last_mismatch_log_{};
 };
 
 }  // namespace invsync::syncer

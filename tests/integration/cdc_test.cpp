@@ -114,6 +114,18 @@ class CdcTest : public ServersTest {
     }
   }
 
+  /// A cursor as Redis keeps it after the database was restored to an earlier point in time, or
+  /// moved to a new cluster: beyond every transaction id and row id the database has given out.
+  std::string CursorAheadOfTheDatabase() {
+    if (TestOnSqlite()) {
+      return fmt::format(
+          "0:{}", SqlInt("SELECT seq FROM sqlite_sequence WHERE name = 'invsync_outbox'") + 1000);
+    }
+    return fmt::format(
+        "{}:{}", SqlInt("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint") + 1000,
+        SqlInt("SELECT coalesce(max(id), 0) FROM invsync_outbox") + 1000);
+  }
+
   /// Seeds a SKU the way a back office would: a plain INSERT.
   void Insert(const std::string& sku, std::int64_t quantity) {
     Sql("INSERT INTO inventory (sku, quantity) VALUES ('" + sku + "', " + std::to_string(quantity) +
@@ -750,6 +762,94 @@ TEST_F(CdcTest, AFillAfterPruningIsNotHeldBackByAnInsertItsReadIncludes) {
   syncer.RunOnce();  // A is not cached: the insert is remembered for fills
   EXPECT_EQ(syncer.Prune(), 0);
   EXPECT_EQ(Get("A"), 7);
+}
+
+// After the database is restored to an earlier point in time (or moved to a new cluster), the
+// cursor Redis kept lies ahead of every change still to come: used as it is, it skips them all,
+// reports none as unapplied and lets pruning delete them. The syncer must apply and prune nothing
+// until the cursor is reset, and take the changes made after the reset.
+TEST_F(CdcTest, ACursorAheadOfTheDatabaseAppliesAndPrunesNothingUntilItIsReset) {
+  Insert("A", 100);
+  auto options = SyncerOptions();
+  options.retention = 0ms;
+  syncer::Syncer syncer(pool(), store(), options);
+  ASSERT_EQ(syncer.RunOnce().applied, 1U);
+  ASSERT_EQ(Get("A"), 100);
+  Redis({"SET", Keys::kSyncCursor, CursorAheadOfTheDatabase()});
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+
+  EXPECT_THROW(syncer.RunOnce(), syncer::CursorMismatchError);
+  EXPECT_THROW(syncer.Prune(), syncer::CursorMismatchError);
+  EXPECT_THROW((void)syncer.ReadBacklog(), syncer::CursorMismatchError)
+      << "a backlog of 0 hides it";
+  {
+    Running running(syncer);
+    EXPECT_TRUE(WaitFor([&] { return syncer.counters().cursor_mismatch.load(); }, 5s));
+    running.Stop();
+  }
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 3) << "unapplied rows were pruned";
+  EXPECT_EQ(RedisQuantity("A"), 100);
+
+  // The way out (cli_test runs it as an operator would, with the repair that brings in the two
+  // changes made before the reset): changes from then on reach Redis.
+  {
+    auto conn = pool().Acquire();
+    syncer::ResetCursor(*conn, store());
+  }
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+  EXPECT_EQ(syncer.RunOnce().applied, 1U);
+  EXPECT_EQ(RedisQuantity("A"), 101);
+  EXPECT_EQ(syncer.ReadBacklog().rows, 0);
+}
+
+TEST_F(CdcTest, ACursorWrittenForAnotherDatabaseIsNotUsed) {
+  Insert("A", 100);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  ASSERT_EQ(syncer.RunOnce().applied, 1U);
+  ASSERT_EQ(Get("A"), 100);
+  // Redis now works with a database that is not the one its cursor was written for.
+  Sql("UPDATE invsync_meta SET value = 'another-database' WHERE key = 'database_id'");
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  try {
+    syncer.RunOnce();
+    ADD_FAILURE() << "a cursor of another database was used";
+  } catch (const syncer::CursorMismatchError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("but the database is another-database"), std::string::npos) << what;
+    EXPECT_NE(what.find("invsync reconcile --repair --reset-cursor"), std::string::npos) << what;
+  }
+  EXPECT_EQ(RedisQuantity("A"), 100);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 2);
+}
+
+TEST_F(CdcTest, AFreshRedisAndACursorKeptWithoutIdentityAdoptTheDatabase) {
+  const auto database_id = Sql("SELECT value FROM invsync_meta WHERE key = 'database_id'");
+  ASSERT_TRUE(database_id.has_value() && database_id->size() >= 16) << "no identity migrated";
+  Insert("A", 100);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  ASSERT_EQ(syncer.RunOnce().applied, 1U);
+  EXPECT_EQ(Redis({"GET", Keys::kSyncDatabase}).AsOptionalString(), database_id);
+  ASSERT_EQ(Get("A"), 100);
+  // A cursor written by a version that kept no identity, checked against the history only.
+  Redis({"DEL", Keys::kSyncDatabase});
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  EXPECT_EQ(syncer.RunOnce().applied, 1U);
+  EXPECT_EQ(RedisQuantity("A"), 105);
+  EXPECT_EQ(Redis({"GET", Keys::kSyncDatabase}).AsOptionalString(), database_id);
+}
+
+// The wait for changes lasts up to the poll interval (up to minutes); a stop must not wait it out.
+TEST_F(CdcTest, StoppingASyncerWithALongPollIntervalTakesLessThanASecond) {
+  auto options = SyncerOptions();
+  options.poll = 30s;
+  syncer::Syncer syncer(pool(), store(), options);
+  Running running(syncer);
+  ASSERT_TRUE(WaitFor([&] { return syncer.counters().leader.load(); }, 5s));
+  std::this_thread::sleep_for(300ms);  // past its first batch, waiting for changes
+  const auto start = Clock::now();
+  running.Stop();
+  EXPECT_LT(Clock::now() - start, 1s);
 }
 
 TEST_F(CdcTest, TheSyncerSurvivesAPostgresOutageAndCatchesUp) {

@@ -1,11 +1,13 @@
 // The `invsync` command line against real servers: outputs, one clear line per error, and the
 // documented exit codes (0 ok, 1 refused, 2 invalid, 3 unavailable).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/error.hpp"
 #include "process.hpp"
@@ -165,6 +167,56 @@ TEST_F(CliTest, ReconcileReportsRepairsAndExitsByWhatItFound) {
   EXPECT_EQ(RedisQuantity("A"), 10);
   auto status = nlohmann::json::parse(Run({"--json", "status"}).out);
   EXPECT_EQ(status["last_reconcile"]["repaired"], 1) << status;
+}
+
+// The database restored to an earlier point in time: the syncer's cursor in Redis lies ahead of
+// every change to come. `status` says so (exit 3), a running syncer neither applies nor prunes the
+// changes, and the documented way out, `reconcile --repair --reset-cursor`, brings them to Redis.
+TEST_F(CliTest, ACursorAheadOfARestoredDatabaseIsReportedAndResetByReconcile) {
+  ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
+  Drain();
+  const std::int64_t ahead =
+      TestOnSqlite()
+          ? SqlInt("SELECT seq FROM sqlite_sequence WHERE name = 'invsync_outbox'") + 1000
+          : SqlInt("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint") + 1000;
+  Redis({"SET", "invsync:outbox:cursor",
+         TestOnSqlite() ? fmt::format("0:{}", ahead) : fmt::format("{}:{}", ahead, ahead)});
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  // Older than the retention: only the cursor keeps them from being pruned.
+  Sql(TestOnSqlite() ? "UPDATE invsync_outbox SET changed_at = changed_at - 1"
+                     : "UPDATE invsync_outbox SET changed_at = changed_at - interval '1 day'");
+
+  auto text = Run({"status"});
+  EXPECT_EQ(text.code, 3);
+  EXPECT_NE(text.out.find("syncer     PROBLEM: the syncer cursor"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("--reset-cursor"), std::string::npos) << text.out;
+  auto document = nlohmann::json::parse(Run({"--json", "status"}).out);
+  EXPECT_TRUE(document["syncer"]["problem"].is_string()) << document;
+  EXPECT_TRUE(document["outbox"]["unapplied"].is_null()) << document;
+  EXPECT_EQ(document["outbox"]["cursor_matches_database"], false) << document;
+  {
+    InvsyncProcess sync(INVSYNC_BINARY, {"--syncer-poll-interval", "100ms", "sync"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    sync.Signal(SIGTERM);
+    EXPECT_TRUE(sync.Wait(std::chrono::seconds(10)).has_value());
+  }
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_outbox"), 2) << "unapplied changes were pruned";
+  EXPECT_EQ(RedisQuantity("A"), 10);
+
+  EXPECT_EQ(Run({"reconcile", "--reset-cursor"}).code, 2) << "a reset without the repair";
+  auto reset = Run({"reconcile", "--repair", "--reset-cursor"});
+  EXPECT_EQ(reset.code, 0) << reset.out << reset.err;
+  EXPECT_EQ(RedisQuantity("A"), 20);
+  auto after = Run({"--json", "status"});
+  EXPECT_EQ(after.code, 0) << after.out;
+  EXPECT_TRUE(nlohmann::json::parse(after.out)["syncer"]["problem"].is_null()) << after.out;
+  InvsyncProcess sync(INVSYNC_BINARY, {"--syncer-poll-interval", "100ms", "sync"});
+  Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
+  EXPECT_TRUE(WaitFor([&] { return RedisQuantity("A") == 21; }, std::chrono::seconds(10)))
+      << "a change after the reset did not reach Redis";
+  sync.Signal(SIGTERM);
+  EXPECT_TRUE(sync.Wait(std::chrono::seconds(10)).has_value());
 }
 
 TEST_F(CliTest, ServeRunsScheduledReconcilesThatRepairWhenAsked) {

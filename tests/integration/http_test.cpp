@@ -585,6 +585,7 @@ TEST_F(HttpTest, StatusReportsBothSidesAndThePersisterLag) {
   EXPECT_EQ(body["outbox"]["unapplied"], 0) << body;
   EXPECT_TRUE(body["outbox"]["cursor"].is_string()) << body;
   EXPECT_TRUE(body["syncer"].contains("leader")) << body;
+  EXPECT_TRUE(body["syncer"]["problem"].is_null()) << body;
   EXPECT_TRUE(body.contains("last_reconcile")) << body;
   auto lag = body["persister"];
   EXPECT_EQ(lag["stream_length"], StreamLength());
@@ -601,6 +602,22 @@ TEST_F(HttpTest, StatusReportsBothSidesAndThePersisterLag) {
   EXPECT_EQ(lag["undelivered"], 0);
   EXPECT_EQ(lag["oldest_unpersisted_age_ms"], nullptr);
   EXPECT_EQ(lag["stream_length"], StreamLength());
+}
+
+// A cursor written for another database is a syncer problem in the status, and the backlog
+// counted from it, which could say 0 while changes wait, is not given.
+TEST_F(HttpTest, StatusReportsACursorThatDoesNotBelongToTheDatabase) {
+  Seed("A", 10);
+  Redis({"SET", "invsync:outbox:cursor", "0:1"});
+  Redis({"SET", "invsync:outbox:database", "another-database"});
+  auto reply = Call("GET", "/v1/status");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto body = reply.json();
+  ASSERT_TRUE(body["syncer"]["problem"].is_string()) << body;
+  EXPECT_NE(body["syncer"]["problem"].get<std::string>().find("--reset-cursor"), std::string::npos)
+      << body;
+  EXPECT_TRUE(body["outbox"]["unapplied"].is_null()) << body;
+  EXPECT_EQ(body["outbox"]["cursor_matches_database"], false) << body;
 }
 
 TEST_F(HttpTest, HealthzIsOk) {
