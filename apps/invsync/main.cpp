@@ -72,6 +72,16 @@ void MigrateWithRetry(db::Store& store, const std::stop_token& stop) {
   }
 }
 
+// A data directory that cannot be made is the configuration's fault (one line, exit 2), not an
+// internal error.
+void CreateDataDir(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    throw ConfigError(fmt::format("data.dir: cannot create {}: {}", dir, error.message()));
+  }
+}
+
 int Dispatch(const cli::Arguments& args, cli::Parts& parts, const cli::Output& output) {
   const std::string& command = args.command;
   if (command == "serve" || command == "persist" || command == "sync") {
@@ -137,6 +147,10 @@ int Run(int argc, char** argv) {
     const std::string& command = args.command;
     const bool runs_service =
         command == "serve" || command == "persist" || command == "sync" || command == "migrate";
+    const bool needs_data_dir = config::ManagesRedis(settings) || settings.database_url.empty();
+    if (runs_service && needs_data_dir) {
+      CreateDataDir(settings.data_dir);
+    }
     std::optional<cli::ManagedRedis> managed_redis;
     if (config::ManagesRedis(settings) && command == "serve") {
       managed_redis.emplace(settings.data_dir);
@@ -144,9 +158,7 @@ int Run(int argc, char** argv) {
     }
     if (settings.database_url.empty()) {
       const auto file = std::filesystem::path(settings.data_dir) / "invsync.db";
-      if (runs_service) {
-        std::filesystem::create_directories(settings.data_dir);
-      } else if (!std::filesystem::exists(file)) {
+      if (!runs_service && !std::filesystem::exists(file)) {
         throw ConfigError(fmt::format(
             "database.url is not set and there is no embedded database at {}: run `invsync "
             "serve` first, or set database.url (and data.dir)",

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -605,8 +606,10 @@ ReconcileSchedule::ReconcileSchedule(Parts& parts)
           try {
             auto conn = parts.redis->Acquire();
             // One process runs each round; the lock lapses by itself before the next.
-            auto locked = conn->Command({"SET", core::Keys::kReconcileLock, HostAndPid(), "NX",
-                                         "PX", std::to_string(interval.count() * 9 / 10)});
+            // (At least 1 ms: Redis refuses PX 0.)
+            const auto hold = std::max<std::int64_t>(1, interval.count() * 9 / 10);
+            auto locked = conn->Command(
+                {"SET", core::Keys::kReconcileLock, HostAndPid(), "NX", "PX", std::to_string(hold)});
             if (locked.IsNil()) {
               continue;
             }

@@ -2,11 +2,15 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <vector>
 
 #include "common/error.hpp"
@@ -39,18 +43,31 @@ ManagedRedis::~ManagedRedis() { Stop(); }
 
 void ManagedRedis::Start() {
   std::filesystem::create_directories(dir_);
-  if (Answers(socket_)) {
-    spdlog::info("using the Redis already answering on {}", socket_.string());
-    return;
+  const auto lock_path = dir_ / "redis.lock";
+  lock_fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) {
+    throw TransientError(
+        fmt::format("cannot open {}: {}", lock_path.string(), std::strerror(errno)));
   }
-  {
-    std::lock_guard lock(mutex_);
-    Spawn();
+  owner_ = TakeLock();
+  if (owner_ && !Answers(socket_)) {
+    {
+      std::lock_guard lock(mutex_);
+      Spawn();
+    }
+    WaitUntilAnswering();
+    spdlog::info("started Redis (pid {}) on {}, data in {}", pid_, socket_.string(),
+                 dir_.string());
+  } else {
+    WaitUntilAnswering();  // another `invsync serve` on this directory may be starting it
+    spdlog::info("using the Redis already answering on {}{}", socket_.string(),
+                 owner_ ? "" : " (another invsync serve on this data.dir runs it; this one takes "
+                               "over if that one stops)");
   }
-  WaitUntilAnswering();
-  spdlog::info("started Redis (pid {}) on {}, data in {}", pid_, socket_.string(), dir_.string());
   watchdog_ = std::jthread([this](const std::stop_token& stop) { Watch(stop); });
 }
+
+bool ManagedRedis::TakeLock() const { return flock(lock_fd_, LOCK_EX | LOCK_NB) == 0; }
 
 void ManagedRedis::Spawn() {
   std::vector<std::string> args = {binary_,
@@ -87,6 +104,9 @@ void ManagedRedis::Spawn() {
   if (child == 0) {
     // Dies with the service, whatever kills the service.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // Out of the service's process group: Ctrl-C in a terminal signals the whole group, and Redis
+    // must outlive the service's drain (the service stops it last).
+    setpgid(0, 0);
     if (getppid() != parent) {
       _exit(1);
     }
@@ -134,13 +154,33 @@ void ManagedRedis::Watch(const std::stop_token& stop) {
   pthread_sigmask(SIG_BLOCK, &stops, nullptr);
   while (!stop.stop_requested()) {
     PauseUnlessStopped(std::chrono::milliseconds(200), stop);
+    if (stop.stop_requested()) {
+      break;
+    }
+    // The Redis of another `invsync serve` on this directory: the lock comes free when that one
+    // ends (however it ends), and its Redis goes with it.
+    if (!owner_) {
+      if (!TakeLock()) {
+        continue;
+      }
+      owner_ = true;
+      spdlog::info("the invsync serve that ran the managed Redis on {} is gone; this one runs it now",
+                   socket_.string());
+    }
     std::unique_lock lock(mutex_);
     int status = 0;
-    if (stop.stop_requested() || pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) {
+    if (pid_ <= 0) {
+      if (Answers(socket_)) {
+        continue;  // not ours, still there (its service is going, or it was left running)
+      }
+      spdlog::warn("the managed Redis on {} does not answer and is not this process's; starting it",
+                   socket_.string());
+    } else if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      spdlog::error("the managed Redis (pid {}) exited (status {}); restarting it", pid_, status);
+      pid_ = -1;
+    } else {
       continue;
     }
-    spdlog::error("the managed Redis (pid {}) exited (status {}); restarting it", pid_, status);
-    pid_ = -1;
     try {
       Spawn();
       lock.unlock();
@@ -159,6 +199,11 @@ void ManagedRedis::Stop() {
     watchdog_.request_stop();
     watchdog_.join();
   }
+  StopChild();
+  ReleaseLock();
+}
+
+void ManagedRedis::StopChild() {
   std::lock_guard lock(mutex_);
   if (pid_ <= 0) {
     return;
@@ -176,6 +221,13 @@ void ManagedRedis::Stop() {
   }
   spdlog::info("stopped the managed Redis (pid {})", pid_);
   pid_ = -1;
+}
+
+void ManagedRedis::ReleaseLock() {
+  if (lock_fd_ >= 0) {
+    close(lock_fd_);  // after the child is gone: whoever takes the lock next starts its own
+    lock_fd_ = -1;
+  }
 }
 
 }  // namespace invsync::cli

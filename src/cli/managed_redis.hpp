@@ -13,8 +13,10 @@ namespace invsync::cli {
 /// A `redis-server` of invsync's own, for a run with no Redis configured: a child process on a
 /// unix socket in the data directory (no TCP port), AOF on (`appendfsync everysec`). It dies with
 /// the service (even on SIGKILL, through the parent-death signal), is restarted when it dies on
-/// its own, and is stopped by Stop() or the destructor. A Redis already answering on the socket
-/// (another `invsync serve` on the same directory) is used as it is.
+/// its own, and is stopped by Stop() or the destructor. The process that runs it holds a lock
+/// file in the directory; another `invsync serve` on the same directory uses the Redis already
+/// answering there and, when the one that runs it ends, takes the lock and starts its own on the
+/// same data (its AOF).
 class ManagedRedis {
  public:
   explicit ManagedRedis(std::filesystem::path dir, std::string binary = "redis-server");
@@ -32,15 +34,20 @@ class ManagedRedis {
   [[nodiscard]] int restarts() const { return restarts_.load(); }
 
  private:
+  [[nodiscard]] bool TakeLock() const;
+  void ReleaseLock();
   void Spawn();
   void WaitUntilAnswering();
   void Watch(const std::stop_token& stop);
+  void StopChild();
 
   std::filesystem::path dir_;
   std::filesystem::path socket_;
   std::string binary_;
   std::mutex mutex_;
   pid_t pid_ = -1;  ///< -1: none of ours
+  int lock_fd_ = -1;
+  bool owner_ = false;  ///< holds the lock: runs the Redis (touched by Start, then the watchdog)
   std::atomic<int> restarts_{0};
   std::jthread watchdog_;
 };

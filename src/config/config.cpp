@@ -149,12 +149,21 @@ std::optional<std::string> CheckDataDir(std::string& value) {
   if (value.empty() || !printable) {
     return "must be a directory path (no control characters)";
   }
-  // A unix socket path has room for 107 bytes; the managed Redis's lives here.
-  if (std::filesystem::absolute(value).string().size() > 80) {
-    return "must be a path of at most 80 bytes once made absolute (the managed Redis's socket "
-           "lives there)";
-  }
   return std::nullopt;
+}
+
+// A unix socket path has room for 107 bytes, and the managed Redis's lives in data.dir: its length
+// matters only when Redis is not given by URL, and only once every layer is applied (the default,
+// relative to a deep working directory, may well be too long and never used).
+void CheckManagedRedisRoom(const Settings& settings) {
+  constexpr std::size_t kLongest = 80;
+  const std::string absolute = std::filesystem::absolute(settings.data_dir).string();
+  if (settings.redis_url.empty() && absolute.size() > kLongest) {
+    throw ConfigError(fmt::format(
+        "data.dir: must be a path of at most {} bytes once made absolute when redis.url is not "
+        "set (the managed Redis's socket lives there), got {} bytes: {}",
+        kLongest, absolute.size(), absolute));
+  }
 }
 
 std::optional<std::string> CheckKeyPrefix(std::string& value) {
@@ -796,6 +805,7 @@ Settings Load(const std::optional<std::string>& toml_path, const Environment& en
   }
   ApplyEnvironment(env, settings);
   ApplyFlags(flags, settings);
+  CheckManagedRedisRoom(settings);
   return settings;
 }
 
@@ -806,6 +816,7 @@ Settings LoadText(std::string_view toml_text, const std::string& origin, const E
   ApplyFile(toml_text, origin, settings);
   ApplyEnvironment(env, settings);
   ApplyFlags(flags, settings);
+  CheckManagedRedisRoom(settings);
   return settings;
 }
 

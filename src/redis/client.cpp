@@ -41,9 +41,24 @@ int ParseNumber(std::string_view text, int low, int high, std::string_view what,
   return static_cast<int>(*value);
 }
 
+// The URL as error messages show it: "redis://user:secret@host" as "redis://user:***@host" (and
+// "redis://secret@host", where the whole user part is the password, as "redis://***@host").
+std::string WithoutPassword(std::string_view url) {
+  const auto scheme = url.find("://");
+  const auto at = url.rfind('@');
+  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) {
+    return std::string(url);
+  }
+  const std::size_t userinfo = scheme + 3;
+  const auto colon = url.substr(userinfo, at - userinfo).find(':');
+  const std::size_t secret = colon == std::string_view::npos ? userinfo : userinfo + colon + 1;
+  return fmt::format("{}***{}", url.substr(0, secret), url.substr(at));
+}
+
 }  // namespace
 
 Endpoint Endpoint::Parse(std::string_view url) {
+  const std::string shown = WithoutPassword(url);  // for messages: they end up in logs
   Endpoint endpoint;
   constexpr std::string_view kTcp = "redis://";
   constexpr std::string_view kUnix = "unix://";
@@ -54,51 +69,51 @@ Endpoint Endpoint::Parse(std::string_view url) {
     if (query != std::string_view::npos) {
       std::string_view params = rest.substr(query + 1);
       if (!params.starts_with("db=")) {
-        throw ConfigError(fmt::format("redis.url: only ?db=N is understood in \"{}\"", url));
+        throw ConfigError(fmt::format("redis.url: only ?db=N is understood in \"{}\"", shown));
       }
-      endpoint.db = ParseNumber(params.substr(3), 0, 1 << 20, "db", url);
+      endpoint.db = ParseNumber(params.substr(3), 0, 1 << 20, "db", shown);
     }
     if (endpoint.unix_path.empty() || endpoint.unix_path.front() != '/') {
-      throw ConfigError(fmt::format("redis.url: unix socket path must be absolute in \"{}\"", url));
+      throw ConfigError(fmt::format("redis.url: unix socket path must be absolute in \"{}\"", shown));
     }
     return endpoint;
   }
   if (!url.starts_with(kTcp)) {
     throw ConfigError(
-        fmt::format("redis.url: must start with redis:// or unix:// (got \"{}\")", url));
+        fmt::format("redis.url: must start with redis:// or unix:// (got \"{}\")", shown));
   }
   std::string_view rest = url.substr(kTcp.size());
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     auto colon = userinfo.find(':');
     endpoint.password = DecodePassword(
-        colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), url);
+        colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1), shown);
     rest = rest.substr(at + 1);
   }
   auto slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
   if (slash != std::string_view::npos && slash + 1 < rest.size()) {
-    endpoint.db = ParseNumber(rest.substr(slash + 1), 0, 1 << 20, "db", url);
+    endpoint.db = ParseNumber(rest.substr(slash + 1), 0, 1 << 20, "db", shown);
   }
   std::string_view host = hostport;
   if (hostport.starts_with('[')) {  // [::1]:6379
     auto close = hostport.find(']');
     if (close == std::string_view::npos) {
-      throw ConfigError(fmt::format("redis.url: unclosed '[' in \"{}\"", url));
+      throw ConfigError(fmt::format("redis.url: unclosed '[' in \"{}\"", shown));
     }
     host = hostport.substr(1, close - 1);
     if (close + 1 < hostport.size()) {
       if (hostport[close + 1] != ':') {
-        throw ConfigError(fmt::format("redis.url: expected ':' after ']' in \"{}\"", url));
+        throw ConfigError(fmt::format("redis.url: expected ':' after ']' in \"{}\"", shown));
       }
-      endpoint.port = ParseNumber(hostport.substr(close + 2), 1, 65535, "port", url);
+      endpoint.port = ParseNumber(hostport.substr(close + 2), 1, 65535, "port", shown);
     }
   } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
     host = hostport.substr(0, colon);
-    endpoint.port = ParseNumber(hostport.substr(colon + 1), 1, 65535, "port", url);
+    endpoint.port = ParseNumber(hostport.substr(colon + 1), 1, 65535, "port", shown);
   }
   if (host.empty()) {
-    throw ConfigError(fmt::format("redis.url: missing host in \"{}\"", url));
+    throw ConfigError(fmt::format("redis.url: missing host in \"{}\"", shown));
   }
   endpoint.host = std::string(host);
   return endpoint;

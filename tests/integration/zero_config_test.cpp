@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
@@ -109,6 +110,36 @@ TEST_F(ZeroConfigTest, TheManagedRedisDiesWithAKilledService) {
   serve.Wait(10s);
   EXPECT_TRUE(WaitFor([&] { return kill(static_cast<pid_t>(*pid), 0) != 0; }, 5s))
       << "the managed Redis outlived a killed service";
+}
+
+// Two services on one data directory share the Redis the first one runs; when that one ends, the
+// other runs its own on the same data, and nothing is lost.
+TEST_F(ZeroConfigTest, ASecondServiceOnTheDirectoryTakesOverItsRedisWhenTheFirstEnds) {
+  InvsyncProcess first(INVSYNC_BINARY,
+                       {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve", "--demo"},
+                       Servers::kOwn);
+  std::optional<std::int64_t> before;
+  ASSERT_TRUE(WaitFor([&] { return (before = RedisPid()).has_value(); }, 20s));
+  ASSERT_TRUE(WaitFor([&] { return Cli({"get", "SKU-3"}).out == "SKU-3 30\n"; }, 10s));
+  InvsyncProcess second(INVSYNC_BINARY,
+                        {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve"},
+                        Servers::kOwn);
+  std::this_thread::sleep_for(2s);  // the second is up, using the first one's Redis
+  EXPECT_EQ(RedisPid(), before);
+  auto deducted = Cli({"deduct", "o1", "SKU-3:2"});
+  ASSERT_EQ(deducted.code, 0) << deducted.err;
+
+  first.Signal(SIGTERM);
+  ASSERT_TRUE(first.Wait(30s).has_value());
+  std::optional<std::int64_t> after;
+  ASSERT_TRUE(WaitFor([&] { return (after = RedisPid()) && *after != *before; }, 10s))
+      << "no Redis after the first service ended";
+  EXPECT_EQ(Cli({"get", "SKU-3"}).out, "SKU-3 28\n");
+
+  second.Signal(SIGTERM);
+  ASSERT_TRUE(second.Wait(30s).has_value());
+  EXPECT_TRUE(WaitFor([&] { return kill(static_cast<pid_t>(*after), 0) != 0; }, 5s))
+      << "the Redis the second service started outlived it";
 }
 
 TEST_F(ZeroConfigTest, ACommandWithoutADatabaseSaysHowToGetOne) {

@@ -82,6 +82,30 @@ TEST(ConfigLoadTest, UnsetUrlsMeanTheManagedRedisAndTheEmbeddedDatabaseInTheData
   EXPECT_EQ(EffectiveDatabaseUrl(configured), "postgresql://db/shop");
 }
 
+// The managed Redis's socket lives in data.dir, so its length counts only when Redis is not
+// given by URL, and only for the value finally chosen: a default resolved against a deep working
+// directory stopped every command before.
+TEST(ConfigLoadTest, DataDirLengthCountsOnlyForTheManagedRedis) {
+  const std::string deep = "/" + std::string(90, 'd');
+  EXPECT_NO_THROW(Load(std::nullopt, {{"INVSYNC_DATA_DIR", "/srv/shop"}}, {}));
+  EXPECT_NO_THROW(Load(std::nullopt, {}, {{"data.dir", deep}, {"redis.url", "redis://cache"}}));
+  try {
+    static_cast<void>(Load(std::nullopt, {}, {{"data.dir", deep}}));
+    ADD_FAILURE() << "a data.dir too long for the managed Redis's socket was accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("data.dir"), std::string::npos) << error.what();
+  }
+  // A default relative to a deep working directory: fine while the directory given is short.
+  const auto before = std::filesystem::current_path();
+  const auto deep_cwd = std::filesystem::temp_directory_path() / std::string(90, 'w');
+  std::filesystem::create_directories(deep_cwd);
+  std::filesystem::current_path(deep_cwd);
+  EXPECT_NO_THROW(Load(std::nullopt, {}, {{"data.dir", "/srv/shop"}}));
+  EXPECT_THROW(Load(std::nullopt, {}, {}), ConfigError);
+  std::filesystem::current_path(before);
+  std::filesystem::remove(deep_cwd);
+}
+
 TEST_F(ConfigFileTest, FileOverridesDefaults) {
   const std::string path = WriteToml(R"(
 [redis]

@@ -37,5 +37,20 @@ TEST(RedisUrl, RejectsMalformedUrls) {
   }
 }
 
+// The messages end up in logs and terminals: they quote the URL without its password.
+TEST(RedisUrl, MistakesAreReportedWithoutThePassword) {
+  for (const char* bad : {"redis://:s3cr3tpw@127.0.0.1:99999/0", "redis://user:s3cr3tpw@h/x",
+                          "redis://s3cr3tpw@h:port", "redis://:s3cr3tpw%zz@h"}) {
+    try {
+      static_cast<void>(Endpoint::Parse(bad));
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const ConfigError& error) {
+      const std::string message = error.what();
+      EXPECT_EQ(message.find("s3cr3tpw"), std::string::npos) << message;
+      EXPECT_NE(message.find("***@"), std::string::npos) << message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace invsync::redis

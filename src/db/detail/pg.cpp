@@ -28,14 +28,38 @@ bool IsTransientState(std::string_view state) {
   return false;
 }
 
-std::string TrimEnd(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
+// libpq's messages end with a newline and may span lines ("...failed: Connection refused\n\tIs
+// the server running..."); errors here are one line each.
+std::string OneLine(std::string_view text) {
+  std::string line;
+  bool gap = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      gap = true;
+      continue;
+    }
+    if (gap && !line.empty()) {
+      line += ' ';
+    }
+    gap = false;
+    line += c;
   }
-  return text;
+  return line;
 }
 
-std::string ConnectionError(const PGconn* conn) { return TrimEnd(PQerrorMessage(conn)); }
+std::string ConnectionError(const PGconn* conn) { return OneLine(PQerrorMessage(conn)); }
+
+// What the URL does not say: a server that accepts the connection but never answers fails the
+// connect after 10 s instead of hanging it (and the command, and a stop waiting for it), and a peer
+// that is gone is noticed by TCP keepalives within about a minute. Settings in the URL win (it is
+// expanded after these).
+PGconn* Connect(const std::string& url) {
+  static constexpr std::array<const char*, 6> kKeys = {
+      "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
+      nullptr};
+  const std::array<const char*, 6> values = {"10", "30", "10", "3", url.c_str(), nullptr};
+  return PQconnectdbParams(kKeys.data(), values.data(), /*expand_dbname=*/1);
+}
 
 std::string_view Clip(std::string_view sql) {
   constexpr std::size_t kMax = 60;
@@ -75,7 +99,7 @@ std::int64_t PgResult::AffectedRows() const {
   return value.value_or(0);
 }
 
-PgConnection::PgConnection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+PgConnection::PgConnection(const std::string& url) : conn_(Connect(url)) {
   if (conn_ == nullptr) {
     throw TransientError("cannot allocate a database connection");
   }
@@ -101,7 +125,7 @@ void PgConnection::Fail(const PGresult* result, std::string_view sql) {
   if (message.empty()) {
     message = PQerrorMessage(conn_.get());
   }
-  message = TrimEnd(std::move(message));
+  message = OneLine(message);
   auto text = fmt::format("database error in \"{}\": {}", Clip(sql), message);
   if (state == nullptr || broken() || IsTransientState(state)) {
     throw TransientError(text);
