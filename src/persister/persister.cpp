@@ -406,7 +406,7 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
           "persister {}: database unavailable ({}); {} events kept in the stream, "
           "retrying in {} ms",
           options_.consumer, error.what(), events.size(), backoff.count());
-    } catch (const PermanentError& error) {
+    } catch (const RejectedDataError& error) {
       counters_.database_errors.fetch_add(1);
       if (events.size() == 1) {
         for (auto& entry : entries) {
@@ -426,6 +426,17 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
         }
       }
       return;
+    } catch (const Error& error) {
+      // Refused, but not for its data: a standby after a failover, a revoked privilege, a missing
+      // table, a bug. Redis has already taken these deductions; set aside, they would never reach
+      // the database and a reconcile would then erase them from Redis too. They wait in the
+      // stream until someone fixes the database.
+      counters_.database_errors.fetch_add(1);
+      counters_.database_refusals.fetch_add(1);
+      spdlog::error(
+          "persister {}: the database refused a batch for a reason other than its data ({}); {} "
+          "events kept in the stream, retrying in {} ms",
+          options_.consumer, error.what(), events.size(), backoff.count());
     }
     if (stop.stop_requested()) {
       throw Stopped();
