@@ -159,6 +159,7 @@ class Persister {
   bool claim_all_now_ = false;        ///< claim every pending entry, however recent (lost writes)
   std::chrono::steady_clock::time_point last_trim_{};
   std::string epoch_;
+  bool check_before_read_ = true;  ///< look for lost Redis writes before the next read
 };
 
 /// Thrown by the retry loop when a stop is requested while the database is unreachable; the
