@@ -1,7 +1,8 @@
 -- Acknowledges persisted stream entries and, for each entry acknowledged now (not before),
 -- lowers the SKU's in-flight count, raises its persisted count and applies its compensations, in
 -- one step (so a crash before this script repeats none of it, and a replay after it none twice).
--- KEYS: 1 event stream, 2 in-flight counts, 3 persisted counts, 4 dead-letter stream, 5 epoch
+-- KEYS: 1 event stream, 2 in-flight counts, 3 persisted counts, 4 dead-letter stream, 5 epoch,
+--       6 highest stream position acknowledged
 -- ARGV: 1 consumer group, 2 consumer name, 3 epoch the persister saw before reading the batch,
 --       4 inventory key prefix, 5 number of plain groups, then per plain group (entries with the
 --       same SKUs, no compensation, not dead-lettered): number of SKUs n, n SKUs, number of
@@ -14,12 +15,30 @@
 -- batch, read before, is in the database now, but a key refilled from the database before that
 -- commit does not show it: such keys are dropped (the next read loads them, the database now
 -- being right) and their persisted counts raised (so a fill that read before the commit retries).
-local stream_key, inflight_key, persisted_key, dead_key, epoch_key =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+--
+-- KEYS[6] holds the newest entry ever acknowledged here, as a zero-padded position (as
+-- db::StreamPosition writes it, so positions compare as strings). Raised only here, in the same
+-- step as the acknowledgement, a Redis that loses acknowledgements (an append-only file missing
+-- its tail, a promoted replica that was behind) loses it with them; the persister compares it
+-- with the database's highest stream position (persister.cpp, CheckForLostWrites). Only entries
+-- acknowledged now raise it: XACK forgets an entry Redis lost, so the mark never passes a loss.
+local stream_key, inflight_key, persisted_key, dead_key, epoch_key, acked_key =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local group, consumer, epoch, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local lost = redis.call('GET', epoch_key) ~= epoch
 local acknowledged = 0
 local per_sku = {}  -- events acknowledged now, per SKU: one counter update per SKU, not per event
+local highest = ''  -- position of the newest entry acknowledged now
+
+local function raise(id)
+  local millis, sequence = string.match(id, '^(%d+)-(%d+)$')
+  if millis then
+    local position = string.format('%020d-%020d', tonumber(millis), tonumber(sequence))
+    if position > highest then
+      highest = position
+    end
+  end
+end
 
 -- An entry counts where XACK answers that it was still pending: one acknowledged before (by
 -- another persister that claimed it, or earlier in this batch) counts nothing. In a plain group
@@ -48,6 +67,12 @@ for _ = 1, tonumber(ARGV[5]) do
     now_acked = now_acked + redis.call('XACK', stream_key, group, unpack(ARGV, from, to))
   end
   acknowledged = acknowledged + now_acked
+  -- Entries arrive in stream order (claimed ones, all older, first), so a group's last id is its
+  -- newest. A group acknowledged only in part raises nothing: a mark too low costs at most a
+  -- needless reload of the stock keys, one too high hides a loss.
+  if entries > 0 and now_acked == entries then
+    raise(ARGV[first_id + entries - 1])
+  end
   if lost then
     lose(i + 1, skus, entries)
   end
@@ -64,6 +89,7 @@ while i <= #ARGV do
     lose(i + 2, skus, 1)
   end
   if now_acked == 1 then
+    raise(id)
     count(i + 2, skus, 1)
     for c = 1, compensations do
       local key = ARGV[i + 1 + skus + 2 * c]
@@ -84,6 +110,12 @@ for sku, n in pairs(per_sku) do
       redis.call('HDEL', inflight_key, sku)
     end
     redis.call('HINCRBY', persisted_key, sku, n)
+  end
+end
+if highest ~= '' then
+  local recorded = redis.call('GET', acked_key)
+  if not recorded or highest > recorded then
+    redis.call('SET', acked_key, highest)
   end
 end
 return {acknowledged, lost and 1 or 0}

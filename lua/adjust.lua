@@ -1,13 +1,13 @@
 -- Restock (add) or set (absolute) one SKU, once per request id, recorded as a delta.
 -- KEYS: 1 request record, 2 event stream, 3 in-flight counts, 4 inventory hash, 5 absent marker
 -- ARGV: 1 request id, 2 kind ('restock' | 'set'), 3 sku, 4 quantity, 5 retention in ms,
---       6 '1' if the SKU may be created (the database has no row for it)
+--       6 '1' if the SKU may be created (the database has no row for it), 7 largest stock allowed
 -- Replies: {'ok', quantity, delta, stream id} | {'replay', quantity} | {'conflict'}
---          | {'not_cached'} | {'corrupt', value}
+--          | {'not_cached'} | {'corrupt', value} | {'too_large', current quantity}
 local request_key, stream_key, inflight_key, inventory_key, absent_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local request_id, kind, sku, quantity, retention_ms, may_create =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local request_id, kind, sku, quantity, retention_ms, may_create, max_stock =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 
 local first = redis.call('HMGET', request_key, 'kind', 'sku', 'quantity', 'result')
 if first[1] then
@@ -32,6 +32,12 @@ end
 local delta = tonumber(quantity)
 if kind == 'set' then
   delta = tonumber(quantity) - tonumber(current)
+end
+-- Past the maximum, deduct.lua and cancel.lua would soon take the key for corrupt (more than 16
+-- characters) and this script's arithmetic would stop being exact. Refused before anything is
+-- written, so a retry with the same request id is judged again.
+if tonumber(current) + delta > max_stock then
+  return {'too_large', current}
 end
 local result = string.format('%d', redis.call('HINCRBY', inventory_key, 'quantity', delta))
 redis.call('DEL', absent_key)

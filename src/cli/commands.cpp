@@ -424,6 +424,7 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
   std::int64_t errors = 0;
   std::int64_t last_batch = 0;
   std::int64_t lost = 0;
+  std::int64_t refusals = 0;
   for (std::size_t i = 0; i < threads_.size(); ++i) {
     const auto& counters = threads_.at(i).counters();
     events += counters.events.load();
@@ -431,6 +432,7 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
     errors += counters.database_errors.load();
     last_batch = std::max(last_batch, counters.last_batch_size.load());
     lost += counters.lost_redis_writes.load();
+    refusals += counters.database_refusals.load();
   }
   api::AppendMetric(out, "invsync_persister_events_total", "counter",
                     "Events this process's persisters wrote to the database.",
@@ -442,6 +444,10 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
                     static_cast<double>(last_batch));
   api::AppendMetric(out, "invsync_persister_database_errors_total", "counter",
                     "Failed attempts to write a batch (retried).", static_cast<double>(errors));
+  api::AppendMetric(out, "invsync_persister_database_refusals_total", "counter",
+                    "Failed attempts to write a batch that the database refused for a reason "
+                    "other than its data (read-only, privilege, schema); retried until fixed.",
+                    static_cast<double>(refusals));
   api::AppendMetric(out, "invsync_persister_lost_redis_writes_total", "counter",
                     "Times Redis was found to have lost writes the database has (its stock keys "
                     "were dropped and reloaded).",

@@ -32,6 +32,15 @@ class PermanentError : public Error {
   using Error::Error;
 };
 
+/// A statement the database refused because of the values it carries (a data exception such as an
+/// overflow, a constraint violation): the same values fail the same way however often they are
+/// retried. Any other refusal (a read-only standby, a timeout, a revoked privilege) is about the
+/// database, not the data, and may pass once an operator or a failover fixes it.
+class RejectedDataError : public PermanentError {
+ public:
+  using PermanentError::PermanentError;
+};
+
 /// A setting that is missing or invalid; the message names the setting.
 class ConfigError : public PermanentError {
  public:

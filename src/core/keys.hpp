@@ -94,6 +94,9 @@ class Keys {
   static constexpr std::string_view kReconcileLock = "invsync:reconcile:lock";
   /// A random value set once; its disappearance tells the persister Redis lost its data.
   static constexpr std::string_view kEpoch = "invsync:epoch";
+  /// Stream position (db::StreamPosition) of the newest entry ack.lua acknowledged: raised in the
+  /// script that acknowledges, so Redis loses it together with the acknowledgements it describes.
+  static constexpr std::string_view kAckedHighWater = "invsync:events:acked";
   /// The database's stream high-water mark at the last loss of Redis writes a persister handled.
   static constexpr std::string_view kLostWritesHandled = "invsync:events:lost-writes";
   /// Consumer group of the persisters.

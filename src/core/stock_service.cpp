@@ -352,7 +352,8 @@ StockResult StockService::Adjust(std::string_view kind, std::string_view sku, st
           {{Keys::Request(request_id), std::string(Keys::kEvents), std::string(Keys::kInflight),
             keys_.Inventory(sku), Keys::Absent(sku)},
            {std::string(request_id), std::string(kind), std::string(sku), std::to_string(quantity),
-            std::to_string(options_.idempotency_retention.count()), may_create ? "1" : "0"}});
+            std::to_string(options_.idempotency_retention.count()), may_create ? "1" : "0",
+            std::to_string(kMaxStock)}});
     }
     const std::string& outcome = reply.At(0).AsString();
     if (outcome == "ok" || outcome == "replay") {
@@ -367,6 +368,15 @@ StockResult StockService::Adjust(std::string_view kind, std::string_view sku, st
     if (outcome == "corrupt") {
       throw PermanentError(fmt::format("Redis key \"{}\" holds a non-integer quantity \"{}\"",
                                        keys_.Inventory(sku), reply.At(1).AsString()));
+    }
+    if (outcome == "too_large") {
+      const auto current = ToInt(reply.At(1).AsString(), "quantity");
+      result.status = StockStatus::kInvalid;
+      result.invalid = ValidationError{
+          ValidationCode::kStockTooLarge, "quantity",
+          fmt::format("a {} of {} would take the stock of {} from {} to {}; at most {} allowed",
+                      kind, quantity, sku, current, current + quantity, kMaxStock)};
+      return result;
     }
     // "not_cached": load it; a SKU the database lacks can be created by a set, not a restock.
     if (!filler_.Fill(result.sku)) {

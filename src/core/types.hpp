@@ -35,6 +35,7 @@ enum class ValidationCode {
   kNoLines,
   kTooManyLines,
   kDuplicateSku,
+  kStockTooLarge,  ///< a restock that would take the stock past kMaxStock
 };
 
 /// A broken rule, with the field it concerns ("lines[2].sku") and a sentence for people.

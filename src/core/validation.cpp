@@ -177,6 +177,8 @@ const char* CodeName(ValidationCode code) {
       return "too_many_lines";
     case ValidationCode::kDuplicateSku:
       return "duplicate_sku";
+    case ValidationCode::kStockTooLarge:
+      return "stock_too_large";
   }
   return "invalid";
 }

@@ -10,8 +10,9 @@
 
 namespace invsync::core {
 
-/// Largest stock a SKU may hold or be set to. Redis scripts compute in double precision, exact
-/// for integers up to 2^53 (about 9.007e15); this leaves room for a restock on top.
+/// Largest stock a SKU may hold or be set to, and reach by a restock. Redis scripts compute in
+/// double precision, exact for integers up to 2^53 (about 9.007e15), and deduct.lua and cancel.lua
+/// take a quantity of more than 16 characters for a corrupt key.
 inline constexpr std::int64_t kMaxStock = 1'000'000'000'000'000;
 
 /// Identifiers (SKU, order id, request id): 1 to 128 bytes of visible ASCII (0x21-0x7E): no

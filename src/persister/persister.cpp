@@ -24,6 +24,18 @@ std::string DefaultConsumerName() {
   return fmt::format("{}-{}", HostAndPid(), counter.fetch_add(1));
 }
 
+// The stream id at a db::StreamPosition ("000…0001700000000000-000…0003" → "1700000000000-3").
+std::string StreamIdAt(std::string_view position) {
+  const auto dash = position.find('-');
+  const auto millis = ParseInt64(position.substr(0, dash));
+  const auto sequence =
+      dash == std::string_view::npos ? std::nullopt : ParseInt64(position.substr(dash + 1));
+  if (!millis || !sequence) {
+    throw PermanentError(fmt::format("malformed stream high-water mark \"{}\"", position));
+  }
+  return fmt::format("{}-{}", *millis, *sequence);
+}
+
 std::int64_t EntryMillis(std::string_view id) {
   return ParseInt64(id.substr(0, id.find('-'))).value_or(0);
 }
@@ -124,6 +136,7 @@ void Persister::Run(const std::stop_token& stop) {
         try {
           reader_ = redis_.Dedicated();
           read_timeout_ = std::chrono::milliseconds(0);
+          check_before_read_ = true;  // Redis may have restarted, or failed over, without data
         } catch (const Error&) {
           // Redis still down: the next round tries again.
         }
@@ -146,6 +159,12 @@ std::string Persister::TakeEpoch() {
 std::size_t Persister::RunOnce(std::chrono::milliseconds block, const std::stop_token& stop) {
   if (epoch_.empty()) {
     epoch_ = TakeEpoch();
+  }
+  if (check_before_read_) {
+    // Before this persister acknowledges anything: a Redis that restarted without its last
+    // writes shows the loss only until new orders are persisted and acknowledged past it.
+    CheckForLostWrites();
+    check_before_read_ = false;
   }
   const std::string epoch = epoch_;  // as it was before the read
   std::vector<Entry> entries;
@@ -193,24 +212,42 @@ void Persister::Housekeep() {
 }
 
 void Persister::CheckForLostWrites() {
-  // The database first: every id it holds came from Redis before, so read in this order Redis's
-  // last id can only be behind if Redis really lost it.
+  // The database first: every id it holds came from Redis before, so read in this order only a
+  // Redis that really lost it can be behind.
   const auto high_water = store_.ReadStreamHighWater();
   if (!high_water) {
     return;
   }
+  // The stream's last id cannot tell: ids are times, and the first order after a restart that
+  // lost the tail of the append-only file moves it past everything the database has. The mark
+  // ack.lua raises can: it is lost together with the acknowledgements it records. An entry the
+  // database has leaves the stream only once acknowledged (stream_state.lua trims below the
+  // oldest pending one), so one that is neither in the stream nor below the mark was lost; one
+  // still in the stream was committed by a persister that has not acknowledged it yet. The
+  // pipeline runs in this order, so an acknowledgement and trim in between is seen by the GET.
+  const std::string high_id = StreamIdAt(*high_water);
   auto conn = redis_.Acquire();
-  auto replies = conn->Pipeline({{"XINFO", "STREAM", Keys::kEvents}});
+  auto replies = conn->Pipeline({{"XRANGE", Keys::kEvents, high_id, high_id},
+                                 {"GET", Keys::kAckedHighWater},
+                                 {"XINFO", "STREAM", Keys::kEvents}});
+  if (!replies[0].IsError() && !replies[0].AsArray().empty()) {
+    return;
+  }
+  redis::ThrowIfError(replies[1], "GET acknowledged high-water mark");
+  auto acked = replies[1].AsOptionalString();
   std::string last_id = "0-0";  // no stream at all: it is lost too
-  if (!replies[0].IsError()) {
-    const auto& fields = replies[0].AsArray();
+  if (!replies[2].IsError()) {
+    const auto& fields = replies[2].AsArray();
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
       if (fields[i].AsString() == "last-generated-id") {
         last_id = fields[i + 1].AsString();
       }
     }
   }
-  if (db::StreamPosition(last_id) >= *high_water) {
+  // Without a mark (Redis lost everything, or ran a version that kept none) the stream's last
+  // id is all there is to go by.
+  const std::string reached = acked.value_or(db::StreamPosition(last_id));
+  if (reached >= *high_water) {
     return;
   }
   // One persister acts per loss: the first to swap the marker to this mark.
@@ -221,10 +258,11 @@ void Persister::CheckForLostWrites() {
   counters_.lost_redis_writes.fetch_add(1);
   spdlog::error(
       "persister {}: Redis lost writes the database already has (the database holds events up "
-      "to stream position {}, Redis's stream ends at {}: a restart that lost the tail of its "
-      "append-only file?); dropping every cached stock key so each is reloaded from the "
-      "database, and claiming back every pending event",
-      options_.consumer, *high_water, last_id);
+      "to stream position {}, Redis has acknowledged up to {} and its stream ends at {}: a "
+      "restart that lost the tail of its append-only file, a promoted replica that was "
+      "behind?); dropping every cached stock key so each is reloaded from the database, and "
+      "claiming back every pending event",
+      options_.consumer, *high_water, acked.value_or("none"), last_id);
   const auto dropped = DropStockKeys();
   claim_all_now_ = true;
   claim_cursor_ = "0-0";
@@ -406,7 +444,7 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
           "persister {}: database unavailable ({}); {} events kept in the stream, "
           "retrying in {} ms",
           options_.consumer, error.what(), events.size(), backoff.count());
-    } catch (const PermanentError& error) {
+    } catch (const RejectedDataError& error) {
       counters_.database_errors.fetch_add(1);
       if (events.size() == 1) {
         for (auto& entry : entries) {
@@ -426,6 +464,17 @@ void Persister::Persist(std::vector<Entry>& entries, const std::stop_token& stop
         }
       }
       return;
+    } catch (const Error& error) {
+      // Refused, but not for its data: a standby after a failover, a revoked privilege, a missing
+      // table, a bug. Redis has already taken these deductions; set aside, they would never reach
+      // the database and a reconcile would then erase them from Redis too. They wait in the
+      // stream until someone fixes the database.
+      counters_.database_errors.fetch_add(1);
+      counters_.database_refusals.fetch_add(1);
+      spdlog::error(
+          "persister {}: the database refused a batch for a reason other than its data ({}); {} "
+          "events kept in the stream, retrying in {} ms",
+          options_.consumer, error.what(), events.size(), backoff.count());
     }
     if (stop.stop_requested()) {
       throw Stopped();
@@ -502,7 +551,8 @@ std::vector<const Persister::Entry*> Persister::AppendPlainGroups(const std::vec
 void Persister::Acknowledge(const std::vector<Entry>& entries, const std::string& epoch) {
   redis::ScriptCall call{
       {std::string(Keys::kEvents), std::string(Keys::kInflight), std::string(Keys::kPersisted),
-       std::string(Keys::kDeadLetters), std::string(Keys::kEpoch)},
+       std::string(Keys::kDeadLetters), std::string(Keys::kEpoch),
+       std::string(Keys::kAckedHighWater)},
       {std::string(Keys::kPersisterGroup), options_.consumer, epoch, options_.key_prefix}};
   const auto others = AppendPlainGroups(entries, call.args);
   for (const auto* other : others) {

@@ -80,6 +80,9 @@ struct PersisterCounters {
   std::atomic<std::int64_t> batches{0};
   std::atomic<std::int64_t> dead_letters{0};
   std::atomic<std::int64_t> database_errors{0};
+  /// Failed attempts refused by a database that is up, for a reason other than the events' data
+  /// (read-only, no privilege, schema): retried, but an operator has to act.
+  std::atomic<std::int64_t> database_refusals{0};
   std::atomic<std::int64_t> last_batch_size{0};
   std::atomic<std::int64_t> late_replays{0};  ///< ids accepted again after the retention window
   /// Times Redis was found to have lost writes the database has (see CheckForLostWrites).
@@ -156,6 +159,7 @@ class Persister {
   bool claim_all_now_ = false;        ///< claim every pending entry, however recent (lost writes)
   std::chrono::steady_clock::time_point last_trim_{};
   std::string epoch_;
+  bool check_before_read_ = true;  ///< look for lost Redis writes before the next read
 };
 
 /// Thrown by the retry loop when a stop is requested while the database is unreachable; the

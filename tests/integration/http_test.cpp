@@ -338,6 +338,16 @@ TEST_F(HttpTest, RestockWithAnInvalidQuantityIs422NamingQuantity) {
   EXPECT_EQ(RedisQuantity("A"), 10);
 }
 
+TEST_F(HttpTest, RestockTakingTheStockPastTheMaximumIs422AndChangesNothing) {
+  Seed("A", core::kMaxStock - 5);
+  const std::string target = "/v1/inventory/A/restock";
+  EXPECT_TRUE(IsInvalid(Post(target, {{"quantity", 10}, {"request_id", "r1"}}), "stock_too_large",
+                        "quantity"));
+  EXPECT_EQ(RedisQuantity("A"), core::kMaxStock - 5);
+  EXPECT_EQ(Post(target, {{"quantity", 5}, {"request_id", "r2"}}).status, 200);
+  EXPECT_EQ(RedisQuantity("A"), core::kMaxStock);
+}
+
 // ---- POST /v1/orders ---------------------------------------------------------------------------
 
 TEST_F(HttpTest, OrderDeductsAndAnswers201WithLinesInSkuOrder) {

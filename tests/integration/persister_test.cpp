@@ -538,6 +538,130 @@ TEST_F(PersisterTest, MalformedStreamEntryIsDeadLetteredNotFatal) {
   ExpectPersistedExactlyOnce(sales, /*dead_letters=*/1);
 }
 
+/// Makes PostgreSQL refuse every ledger insert with SQLSTATE `state` (a trigger raising it) until
+/// Lift() or the end of the scope: a database that is up but will not take the persister's writes.
+class LedgerRefusal {
+ public:
+  LedgerRefusal(SqlSession& sql, const std::string& state) : sql_(sql) {
+    sql_.Query(
+        "CREATE OR REPLACE FUNCTION invsync_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '" +
+        state + "'; END$$");
+    sql_.Query(
+        "CREATE TRIGGER invsync_test_refuse BEFORE INSERT ON invsync_ledger FOR EACH ROW "
+        "EXECUTE FUNCTION invsync_test_refuse()");
+  }
+  ~LedgerRefusal() { Lift(); }
+  LedgerRefusal(const LedgerRefusal&) = delete;
+  LedgerRefusal& operator=(const LedgerRefusal&) = delete;
+
+  void Lift() {
+    if (!lifted_) {
+      lifted_ = true;
+      sql_.Query("DROP TRIGGER IF EXISTS invsync_test_refuse ON invsync_ledger");
+    }
+  }
+
+ private:
+  SqlSession& sql_;
+  bool lifted_ = false;
+};
+
+// Neither a lost connection nor bad data: a standby's read-only transaction after a failover, a
+// statement timeout, a serialization failure, a revoked privilege, an I/O error, an internal
+// error. Before, each of them dead-lettered every event of the batch: deductions Redis had made
+// that never reached the database.
+TEST_F(PersisterTest, PostgresRefusingWritesForAReasonNotAboutTheDataDeadLettersNothing) {
+  SeedSkus();
+  Drain();
+  SqlSession sql;
+  persister::Persister persister(pool(), store(), persister_options);
+  std::jthread runner([&](const std::stop_token& stop) { persister.Run(stop); });
+  Sales sales;
+  for (const std::string state : {"25006", "57014", "40003", "42501", "58030", "XX000"}) {
+    SCOPED_TRACE(state);
+    LedgerRefusal refusal(sql, state);
+    const auto errors_before = persister.counters().database_errors.load();
+    const Sales placed = PlaceOrders(stock(), "refused-" + state, 200, 2);
+    ASSERT_EQ(placed.failed, 0);
+    sales.Add(placed);
+    ASSERT_TRUE(WaitFor(
+        [&] { return persister.counters().database_errors.load() >= errors_before + 3; }, 20s))
+        << "the persister did not retry the refused batch";
+    EXPECT_EQ(Redis({"XLEN", Keys::kDeadLetters}).AsInteger(), 0);
+    EXPECT_GE(Unpersisted(), placed.accepted) << "refused events left the stream";
+    refusal.Lift();
+    EXPECT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 30s))
+        << Unpersisted() << " events still unpersisted";
+  }
+  runner.request_stop();
+  runner.join();
+  EXPECT_EQ(persister.counters().dead_letters.load(), 0);
+  EXPECT_GT(persister.counters().database_refusals.load(), 0);
+  ExpectPersistedExactlyOnce(sales);
+}
+
+// The realistic form of the above: the database turns read-only (a failover onto a standby that
+// is not promoted yet) and the persister's sessions are cut, while orders keep coming.
+TEST_F(PersisterTest, PostgresTurningReadOnlyWhileOrdersArePendingLosesNone) {
+  SeedSkus();
+  Drain();
+  SqlSession admin;
+  admin.Query("SET default_transaction_read_only = off");
+  auto read_only = [&](bool on) {
+    admin.Query(std::string("DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET "
+                            "default_transaction_read_only = ") +
+                (on ? "on" : "off") + "', current_database()); END$$");
+    admin.Query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND pid <> pg_backend_pid()");
+  };
+  struct Writable {
+    std::function<void(bool)> set;
+    ~Writable() { set(false); }
+  } writable{read_only};
+  read_only(true);
+
+  persister::Persister persister(pool(), store(), persister_options);
+  std::jthread runner([&](const std::stop_token& stop) { persister.Run(stop); });
+  const Sales sales = PlaceOrders(stock(), "standby", 500, 4);
+  ASSERT_EQ(sales.failed, 0);
+  ASSERT_TRUE(WaitFor([&] { return persister.counters().database_errors.load() >= 3; }, 20s))
+      << "the persister did not retry against the read-only database";
+  EXPECT_EQ(Redis({"XLEN", Keys::kDeadLetters}).AsInteger(), 0);
+  EXPECT_EQ(LedgerRows(), kSeedEvents) << "a read-only database took writes";
+  read_only(false);
+
+  EXPECT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 30s))
+      << Unpersisted() << " events still unpersisted";
+  runner.request_stop();
+  runner.join();
+  EXPECT_EQ(persister.counters().dead_letters.load(), 0);
+  ExpectPersistedExactlyOnce(sales);
+}
+
+// A value the database cannot hold (a stock past bigint) is about the data: that one event is set
+// aside, the others of its batch are persisted.
+TEST_F(PersisterTest, PostgresEventWhoseValuesTheDatabaseRejectsIsDeadLetteredAlone) {
+  SeedSkus();
+  Sales sales = PlaceOrders(stock(), "before", 100, 2);
+  Drain();  // the batch's sum per SKU must not overflow before the database adds it
+  const std::string overflow_id =
+      Redis({"XADD", Keys::kEvents, "*", "kind", "restock", "ref", "too-much-1", "deltas",
+             "sku-a 9223372036854775000"})
+          .AsString();
+  sales.Add(PlaceOrders(stock(), "after", 100, 2));
+  ASSERT_EQ(sales.failed, 0);
+
+  Drain(30s);
+
+  auto dead = Redis({"XRANGE", Keys::kDeadLetters, "-", "+"});
+  ASSERT_EQ(dead.AsArray().size(), 1U);
+  EXPECT_EQ(dead.At(0).At(1).At(1).AsString(), overflow_id);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'too-much-1'"), 0);
+  ExpectPersistedExactlyOnce(sales, /*dead_letters=*/1);
+}
+
 /// Two SKUs set to 100 and 50, then two orders: five ledger rows, stock 96 and 48.
 std::vector<db::StockEvent> SampleEvents() {
   return {
@@ -746,6 +870,71 @@ TEST_F(PersisterTest, RedisThatLostWritesTheDatabaseHasIsDetectedAndConverges) {
   running.join();
   EXPECT_EQ(DatabaseQuantity("A"), 948);
   EXPECT_EQ(persister.counters().lost_redis_writes.load(), 1) << "one loss handled once";
+}
+
+// As above, but an order arrives before any persister looks: its stream id, a time, is past every
+// event the database has, so the stream's last id no longer showed the loss, and the persister
+// then persisted and acknowledged the new order on top of it. The mark of acknowledged entries,
+// lost with the writes it describes, still shows it.
+TEST_F(PersisterTest, RedisThatLostWritesIsDetectedEvenAfterANewOrderArrives) {
+  ASSERT_EQ(stock().Set("A", 1000, "seed").status, core::StockStatus::kOk);
+  Drain();
+  std::vector<std::pair<std::string, std::string>> snapshot;  // key, DUMP
+  for (const auto& key : Redis({"KEYS", "*"}).elements) {
+    snapshot.emplace_back(key.AsString(), Redis({"DUMP", key.AsString()}).AsString());
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(stock().Deduct("lost-" + std::to_string(i), {{"A", 1}}).status,
+              core::StockStatus::kOk);
+  }
+  Drain();
+  ASSERT_EQ(DatabaseQuantity("A"), 950);
+
+  Redis({"FLUSHALL"});
+  for (const auto& [key, dump] : snapshot) {
+    Redis({"RESTORE", key, "0", dump, "REPLACE"});
+  }
+  ASSERT_EQ(RedisQuantity("A"), 1000) << "the simulated loss did not take";
+  ASSERT_EQ(stock().Deduct("new-1", {{"A", 3}}).status, core::StockStatus::kOk);
+  ASSERT_EQ(RedisQuantity("A"), 997);
+
+  persister::Persister persister(pool(), store(), persister_options);
+  std::jthread running([&](const std::stop_token& stop) { persister.Run(stop); });
+  ASSERT_TRUE(WaitFor(
+      [&] { return Unpersisted() == 0 && RedisQuantity("A").value_or(0) != 997; }, 10s))
+      << "the stale key survived: Redis would sell 50 units that are gone";
+  EXPECT_EQ(stock().Get("A").quantity, 947);
+  EXPECT_EQ(RedisQuantity("A"), 947);
+  running.request_stop();
+  running.join();
+  EXPECT_EQ(DatabaseQuantity("A"), 947);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'new-1'"), 1);
+  EXPECT_EQ(persister.counters().lost_redis_writes.load(), 1);
+}
+
+// A persister that acknowledged its batch after its commit raised the database's mark is not a
+// loss, nor one that committed and has not acknowledged yet (its entry is still pending).
+TEST_F(PersisterTest, CommittedButUnacknowledgedBatchIsNotTakenForALoss) {
+  ASSERT_EQ(stock().Set("A", 1000, "seed").status, core::StockStatus::kOk);
+  Drain();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(stock().Deduct("pending-" + std::to_string(i), {{"A", 1}}).status,
+              core::StockStatus::kOk);
+  }
+  const Crash crash = RunPersisterUntilCrash(FaultPoint::kAfterCommit, 1);
+  ASSERT_TRUE(crash.happened);
+  ASSERT_EQ(DatabaseQuantity("A"), 980);
+  ASSERT_EQ(stock().Deduct("new-1", {{"A", 2}}).status, core::StockStatus::kOk);
+
+  persister::Persister persister(pool(), store(), persister_options);
+  std::jthread running([&](const std::stop_token& stop) { persister.Run(stop); });
+  ASSERT_TRUE(WaitFor([&] { return Unpersisted() == 0; }, 10s));
+  std::this_thread::sleep_for(1500ms);  // a housekeeping round after the drain
+  running.request_stop();
+  running.join();
+  EXPECT_EQ(persister.counters().lost_redis_writes.load(), 0);
+  EXPECT_EQ(RedisQuantity("A"), 978) << "a key was dropped for a loss that was not one";
+  EXPECT_EQ(DatabaseQuantity("A"), 978);
 }
 
 }  // namespace

@@ -264,6 +264,28 @@ TEST_F(StockTest, RestockIsIdempotentByRequestId) {
   EXPECT_EQ(RedisQuantity("GHOST"), std::nullopt);
 }
 
+// Restocks adding up past the maximum would leave a quantity deduct.lua and cancel.lua refuse as
+// corrupt, and every order for the SKU would fail.
+TEST_F(StockTest, RestockPastTheMaximumStockIsRefusedAndChangesNothing) {
+  SeedDatabase("A", core::kMaxStock - 5);
+  const auto refused = stock().Restock("A", 10, "r1");
+  ASSERT_EQ(refused.status, StockStatus::kInvalid);
+  ASSERT_TRUE(refused.invalid.has_value());
+  EXPECT_EQ(refused.invalid->code, core::ValidationCode::kStockTooLarge);
+  EXPECT_EQ(refused.invalid->field, "quantity");
+  EXPECT_EQ(RedisQuantity("A"), core::kMaxStock - 5);
+  EXPECT_EQ(StreamLength(), 0);
+
+  // Refused, not recorded: the same request id is judged again, and a restock that fits is taken.
+  EXPECT_EQ(stock().Restock("A", 10, "r1").status, StockStatus::kInvalid);
+  EXPECT_EQ(stock().Restock("A", 5, "r2").quantity, core::kMaxStock);
+  EXPECT_EQ(stock().Restock("A", 1, "r3").status, StockStatus::kInvalid);
+  EXPECT_EQ(stock().Deduct("o1", {{"A", 1}}).status, StockStatus::kOk);
+  Drain();
+  EXPECT_EQ(DatabaseQuantity("A"), core::kMaxStock - 1);
+  EXPECT_EQ(RedisQuantity("A"), core::kMaxStock - 1);
+}
+
 TEST_F(StockTest, SetCreatesNewSkusAndIsPersistedAsADelta) {
   ASSERT_EQ(stock().Get("NEW").status, StockStatus::kUnknownSku);  // leaves an absent marker
   EXPECT_EQ(stock().Set("NEW", 20, "s1").quantity, 20);

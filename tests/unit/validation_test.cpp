@@ -120,10 +120,10 @@ TEST(Validation, SetQuantityMayBeZeroButNotNegative) {
 
 TEST(Validation, EveryCodeHasADistinctName) {
   std::set<std::string> names;
-  for (int code = 0; code <= static_cast<int>(ValidationCode::kDuplicateSku); ++code) {
+  for (int code = 0; code <= static_cast<int>(ValidationCode::kStockTooLarge); ++code) {
     names.insert(CodeName(static_cast<ValidationCode>(code)));
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(ValidationCode::kDuplicateSku) + 1);
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(ValidationCode::kStockTooLarge) + 1);
 }
 
 // What a database column can hold: reconcile judges any other Redis key name as a SKU without a row.

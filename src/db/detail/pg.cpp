@@ -13,10 +13,13 @@ namespace invsync::db::detail {
 namespace {
 
 // SQLSTATE classes and codes that mean "try again later", not "this statement is wrong":
-// connection exceptions (08), serialization failure and deadlock (40001, 40P01), operator
-// intervention such as shutdown (57P01-57P03), insufficient resources (53).
+// connection exceptions (08), serialization failure, deadlock and a commit whose outcome is
+// unknown (40001, 40P01, 40003), a read-only transaction (25006: connected to a standby, as after
+// a failover), a cancelled statement or statement timeout (57014), operator intervention such as
+// shutdown (57P01-57P03), insufficient resources (53), a lock not available (55P03).
 bool IsTransientState(std::string_view state) {
-  static constexpr std::array kCodes = {"40001", "40P01", "57P01", "57P02", "57P03", "55P03"};
+  static constexpr std::array kCodes = {"40001", "40P01", "40003", "25006",
+                                        "57014", "57P01", "57P02", "57P03", "55P03"};
   if (state.starts_with("08") || state.starts_with("53")) {
     return true;
   }
@@ -132,6 +135,10 @@ void PgConnection::Fail(const PGresult* result, std::string_view sql) {
   }
   if (std::string_view(state) == "23505") {
     throw UniqueViolation(text);
+  }
+  // Data exceptions (22) and integrity constraint violations (23): the values are wrong.
+  if (std::string_view(state).starts_with("22") || std::string_view(state).starts_with("23")) {
+    throw RejectedDataError(fmt::format("{} (SQLSTATE {})", text, state));
   }
   throw PermanentError(fmt::format("{} (SQLSTATE {})", text, state));
 }

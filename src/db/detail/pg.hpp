@@ -32,9 +32,9 @@ struct PgResultDeleter {
 using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
 
 /// SQLSTATE 23505: a row with the same unique key exists (a replayed ledger event).
-class UniqueViolation : public PermanentError {
+class UniqueViolation : public RejectedDataError {
  public:
-  using PermanentError::PermanentError;
+  using RejectedDataError::RejectedDataError;
 };
 
 /// A query result; rows and columns are bounds-checked.

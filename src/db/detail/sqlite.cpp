@@ -21,6 +21,18 @@ bool IsTransient(int code) {
   }
 }
 
+// A constraint failed, a value has the wrong type or is too big: the values are wrong.
+bool IsRejectedData(int code) {
+  switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 SqliteConnection::SqliteConnection(const std::string& path,
@@ -46,6 +58,9 @@ void SqliteConnection::Fail(int code, std::string_view what) const {
   auto text = fmt::format("database error in \"{}\": {}", what.substr(0, 60), sqlite3_errmsg(db_));
   if (IsTransient(code)) {
     throw TransientError(text);
+  }
+  if (IsRejectedData(code)) {
+    throw RejectedDataError(fmt::format("{} (SQLite code {})", text, code));
   }
   throw PermanentError(fmt::format("{} (SQLite code {})", text, code));
 }
