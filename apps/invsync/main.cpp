@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <variant>
 
@@ -70,6 +71,20 @@ void MigrateWithRetry(db::Store& store, const std::stop_token& stop) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   }
+}
+
+// A failure no command reported itself: one line on standard error, or the error document on
+// standard output with --json (as the commands' own errors).
+int Fail(const cli::Output& output, int exit_code, std::string_view code, std::string_view kind,
+         std::string_view message) {
+  if (output.json) {
+    output.out << nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace)
+               << '\n';
+  } else {
+    output.err << "invsync: " << kind << ": " << message << '\n';
+  }
+  return exit_code;
 }
 
 // A data directory that cannot be made is the configuration's fault (one line, exit 2), not an
@@ -183,14 +198,11 @@ int Run(int argc, char** argv) {
     parts.stock = &stock;
     return Dispatch(args, parts, output);
   } catch (const ConfigError& error) {
-    std::cerr << "invsync: configuration: " << error.what() << '\n';
-    return cli::kExitUsage;
+    return Fail(output, cli::kExitUsage, "invalid_configuration", "configuration", error.what());
   } catch (const Error& error) {
-    std::cerr << "invsync: unavailable: " << error.what() << '\n';
-    return cli::kExitUnavailable;
+    return Fail(output, cli::kExitUnavailable, "unavailable", "unavailable", error.what());
   } catch (const std::exception& error) {
-    std::cerr << "invsync: internal error: " << error.what() << '\n';
-    return cli::kExitInternal;
+    return Fail(output, cli::kExitInternal, "internal", "internal error", error.what());
   }
 }
 

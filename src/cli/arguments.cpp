@@ -1,6 +1,12 @@
 #include "cli/arguments.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string_view>
 
 #include "cli/commands.hpp"
 #include "common/numbers.hpp"
@@ -83,8 +89,23 @@ std::variant<Arguments, int> ParseArguments(int argc, const char* const* argv, s
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    const int code = app.exit(error, out, err);
-    return code == 0 ? kExitOk : kExitUsage;
+    if (error.get_exit_code() == 0) {  // --help, --version
+      app.exit(error, out, err);
+      return kExitOk;
+    }
+    // One line like every other error (CLI11's own message takes two), as a document with --json.
+    const std::string message = fmt::format("{} (see invsync --help)", error.what());
+    const std::span<const char* const> given(argv + 1, static_cast<std::size_t>(std::max(0, argc - 1)));
+    if (std::any_of(given.begin(), given.end(), [](const char* arg) {
+          return std::string_view(arg) == "--json";
+        })) {
+      out << nlohmann::json{{"error", {{"code", "invalid_argument"}, {"message", message}}}}.dump(
+                 -1, ' ', false, nlohmann::json::error_handler_t::replace)
+          << '\n';
+    } else {
+      err << "invsync: " << message << '\n';
+    }
+    return kExitUsage;
   }
   args.command = app.get_subcommands().front()->get_name();
   return args;

@@ -79,6 +79,37 @@ TEST_F(CliTest, InvalidInputExitsTwoWithOneLineAndChangesNothing) {
   EXPECT_EQ(Redis({"XLEN", "invsync:events"}).AsInteger(), 1);  // only the set
 }
 
+// With --json every failure is the error document on standard output, whichever layer finds it:
+// the arguments, the configuration, or a server out of reach. Without it, one line on stderr.
+TEST_F(CliTest, EveryFailureIsAJsonDocumentWithJson) {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {{"--json", "get"}, 2, "invalid_argument"},
+      {{"--json", "no-such-command"}, 2, "invalid_argument"},
+      {{"--json", "--persister-batch-size", "0", "status"}, 2, "invalid_configuration"},
+      {{"--json", "--redis-url", "redis://127.0.0.1:1", "--redis-timeout", "200ms", "get", "A"},
+       3,
+       "unavailable"},
+  };
+  for (const auto& c : cases) {
+    auto outcome = Run(c.args);
+    SCOPED_TRACE(c.args.back());
+    EXPECT_EQ(outcome.code, c.code) << outcome.err;
+    const auto document = nlohmann::json::parse(outcome.out, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(document.is_object()) << "stdout: " << outcome.out << "\nstderr: " << outcome.err;
+    EXPECT_EQ(document["error"]["code"], c.error) << outcome.out;
+    EXPECT_FALSE(document["error"]["message"].get<std::string>().empty());
+  }
+  auto plain = Run({"get"});
+  EXPECT_EQ(plain.code, 2);
+  EXPECT_EQ(CountLines(plain.err), 1) << plain.err;
+  EXPECT_TRUE(plain.err.starts_with("invsync: ")) << plain.err;
+}
+
 TEST_F(CliTest, BadSettingsNameTheSettingAndExitTwo) {
   auto outcome = Run({"--persister-batch-size", "0", "status"});
   EXPECT_EQ(outcome.code, 2);
