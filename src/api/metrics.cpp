@@ -27,7 +27,7 @@ std::string_view MethodLabel(std::string_view method) {
   static constexpr std::array<std::string_view, 9> kStandard = {
       "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
   return std::find(kStandard.begin(), kStandard.end(), method) != kStandard.end() ? method
-                                                                                    : "other";
+                                                                                  : "other";
 }
 
 }  // namespace

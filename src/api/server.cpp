@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -11,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
-#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -38,6 +38,9 @@ tcp::endpoint ParseListen(const std::string& listen) {
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") {
+    host = "127.0.0.1";
   }
   boost::system::error_code ec;
   auto address = net::ip::make_address(host, ec);
@@ -116,7 +119,7 @@ class Server::Impl {
   std::atomic<bool> started_{false};
   bool stopped_ = false;
   std::vector<std::unique_ptr<IoThread>> io_threads_;
-  std::size_t next_io_thread_ = 0;  // used by the accept handler only
+  std::size_t next_io_thread_ = 0;   // used by the accept handler only
   std::size_t max_connections_ = 0;  // set by Start
   std::optional<tcp::acceptor> acceptor_;
   // Touched by the acceptor's thread only, like `next_io_thread_`.
@@ -215,14 +218,13 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     if (parser_->get().version() >= 11 &&
         beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
-      return net::async_write(
-          stream_, net::buffer(kContinue.data(), kContinue.size()),
-          [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
-            if (write_ec) {
-              return self->Close();
-            }
-            self->ReadBody();
-          });
+      return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                              [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                                if (write_ec) {
+                                  return self->Close();
+                                }
+                                self->ReadBody();
+                              });
     }
     ReadBody();
   }

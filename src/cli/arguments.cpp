@@ -1,8 +1,8 @@
 #include "cli/arguments.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -95,10 +95,10 @@ std::variant<Arguments, int> ParseArguments(int argc, const char* const* argv, s
     }
     // One line like every other error (CLI11's own message takes two), as a document with --json.
     const std::string message = fmt::format("{} (see invsync --help)", error.what());
-    const std::span<const char* const> given(argv + 1, static_cast<std::size_t>(std::max(0, argc - 1)));
-    if (std::any_of(given.begin(), given.end(), [](const char* arg) {
-          return std::string_view(arg) == "--json";
-        })) {
+    const std::span<const char* const> given(argv + 1,
+                                             static_cast<std::size_t>(std::max(0, argc - 1)));
+    if (std::any_of(given.begin(), given.end(),
+                    [](const char* arg) { return std::string_view(arg) == "--json"; })) {
       out << nlohmann::json{{"error", {{"code", "invalid_argument"}, {"message", message}}}}.dump(
                  -1, ' ', false, nlohmann::json::error_handler_t::replace)
           << '\n';

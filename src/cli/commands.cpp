@@ -614,8 +614,8 @@ ReconcileSchedule::ReconcileSchedule(Parts& parts)
             // One process runs each round; the lock lapses by itself before the next.
             // (At least 1 ms: Redis refuses PX 0.)
             const auto hold = std::max<std::int64_t>(1, interval.count() * 9 / 10);
-            auto locked = conn->Command(
-                {"SET", core::Keys::kReconcileLock, HostAndPid(), "NX", "PX", std::to_string(hold)});
+            auto locked = conn->Command({"SET", core::Keys::kReconcileLock, HostAndPid(), "NX",
+                                         "PX", std::to_string(hold)});
             if (locked.IsNil()) {
               continue;
             }

@@ -1,8 +1,8 @@
 #include "cli/managed_redis.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -56,13 +56,13 @@ void ManagedRedis::Start() {
       Spawn();
     }
     WaitUntilAnswering();
-    spdlog::info("started Redis (pid {}) on {}, data in {}", pid_, socket_.string(),
-                 dir_.string());
+    spdlog::info("started Redis (pid {}) on {}, data in {}", pid_, socket_.string(), dir_.string());
   } else {
     WaitUntilAnswering();  // another `invsync serve` on this directory may be starting it
     spdlog::info("using the Redis already answering on {}{}", socket_.string(),
-                 owner_ ? "" : " (another invsync serve on this data.dir runs it; this one takes "
-                               "over if that one stops)");
+                 owner_ ? ""
+                        : " (another invsync serve on this data.dir runs it; this one takes "
+                          "over if that one stops)");
   }
   watchdog_ = std::jthread([this](const std::stop_token& stop) { Watch(stop); });
 }
@@ -164,8 +164,9 @@ void ManagedRedis::Watch(const std::stop_token& stop) {
         continue;
       }
       owner_ = true;
-      spdlog::info("the invsync serve that ran the managed Redis on {} is gone; this one runs it now",
-                   socket_.string());
+      spdlog::info(
+          "the invsync serve that ran the managed Redis on {} is gone; this one runs it now",
+          socket_.string());
     }
     std::unique_lock lock(mutex_);
     int status = 0;

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -182,7 +183,8 @@ bool IsValidPort(std::string_view text) {
 
 std::optional<std::string> CheckListen(std::string& value) {
   constexpr std::string_view kReason =
-      "must be HOST:PORT with a port from 0 to 65535 (IPv6 as [::1]:8080)";
+      "must be ADDRESS:PORT, the address an IP address or localhost, with a port from 0 to 65535 "
+      "(IPv6 as [::1]:8080)";
   const std::string_view text = value;
   std::string_view host;
   std::string_view port;
@@ -204,9 +206,13 @@ std::optional<std::string> CheckListen(std::string& value) {
       return std::string(kReason);  // a bare IPv6 address: the port would be ambiguous
     }
   }
-  const bool host_ok = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
-    return c > ' ' && c <= '~' && c != '[' && c != ']' && c != '/';
-  });
+  // Checked here, before anything is written: the server binds only after the database is
+  // migrated (and a demo loaded), and it takes an address, not a name to look up.
+  in6_addr address{};
+  const std::string host_text(host);
+  const bool host_ok = host == "localhost" ||
+                       inet_pton(AF_INET, host_text.c_str(), &address) == 1 ||
+                       inet_pton(AF_INET6, host_text.c_str(), &address) == 1;
   if (!host_ok || !IsValidPort(port)) {
     return std::string(kReason);
   }
@@ -327,7 +333,8 @@ const std::array<SettingDef, 38> kSettings{{
     {"reconcile.repair", "scheduled reconcile runs also repair the drift they find",
      BoolField{&Settings::reconcile_repair}},
     {"server.listen",
-     "HTTP address HOST:PORT, IPv6 as [::1]:8080 (INVSYNC_SERVER_LISTEN is also accepted; "
+     "HTTP address ADDRESS:PORT (an IP address or localhost), IPv6 as [::1]:8080 "
+     "(INVSYNC_SERVER_LISTEN is also accepted; "
      "setting both to different values is an error)",
      TextField{&Settings::server_listen, CheckListen}, "INVSYNC_LISTEN"},
     {"server.io_threads", "HTTP I/O threads; 0 means one per core",

@@ -74,7 +74,8 @@ Endpoint Endpoint::Parse(std::string_view url) {
       endpoint.db = ParseNumber(params.substr(3), 0, 1 << 20, "db", shown);
     }
     if (endpoint.unix_path.empty() || endpoint.unix_path.front() != '/') {
-      throw ConfigError(fmt::format("redis.url: unix socket path must be absolute in \"{}\"", shown));
+      throw ConfigError(
+          fmt::format("redis.url: unix socket path must be absolute in \"{}\"", shown));
     }
     return endpoint;
   }

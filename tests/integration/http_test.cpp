@@ -899,9 +899,9 @@ TEST_F(HttpTest, AClientWaitingForContinueGetsItAndThenItsAnswer) {
 
   const std::string again = R"({"order_id":"o-at-once","lines":[{"sku":"A","quantity":1}]})";
   RawConnection at_once(port_);
-  ASSERT_TRUE(at_once.Write(RawRequest("POST", "/v1/orders", again,
-                                       {{"Content-Type", "application/json"},
-                                        {"Expect", "100-continue"}})));
+  ASSERT_TRUE(at_once.Write(
+      RawRequest("POST", "/v1/orders", again,
+                 {{"Content-Type", "application/json"}, {"Expect", "100-continue"}})));
   auto direct = at_once.ReadReply(5s);
   ASSERT_TRUE(direct.has_value());
   EXPECT_EQ(direct->status, 201) << direct->body;

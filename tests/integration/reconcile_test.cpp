@@ -192,10 +192,10 @@ TEST_F(ReconcileTest, OversoldStockAndKeysWithoutADatabaseRowAreReported) {
 // is not UTF-8, which PostgreSQL cannot hold): reported and, with --repair, removed; the rest of
 // the run goes on.
 TEST_F(ReconcileTest, KeysInvsyncCannotReadAreReportedAndRemoved) {
-  Redis({"SET", "inventory:R04", "12"});                   // a SKU the database has, not a hash
-  Redis({"SET", "inventory:LEGACY", "7"});                 // not a hash, no database row
+  Redis({"SET", "inventory:R04", "12"});                  // a SKU the database has, not a hash
+  Redis({"SET", "inventory:LEGACY", "7"});                // not a hash, no database row
   Redis({"HSET", "inventory:caf\xe9", "quantity", "3"});  // not UTF-8
-  Redis({"HSET", "inventory:R05", "quantity", "1"});       // ordinary drift beside them
+  Redis({"HSET", "inventory:R05", "quantity", "1"});      // ordinary drift beside them
   auto report = Reconcile();
   ASSERT_EQ(report.drifted.size(), 4U) << report.Json().dump(1);
   std::map<std::string, reconcile::Drift> by_sku;

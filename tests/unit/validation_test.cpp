@@ -126,20 +126,21 @@ TEST(Validation, EveryCodeHasADistinctName) {
   EXPECT_EQ(names.size(), static_cast<std::size_t>(ValidationCode::kStockTooLarge) + 1);
 }
 
-// What a database column can hold: reconcile judges any other Redis key name as a SKU without a row.
+// What a database column can hold: reconcile judges any other Redis key name as a SKU without a
+// row.
 TEST(StorableText, IsWellFormedUtf8WithoutNul) {
   EXPECT_TRUE(IsStorableText(""));
   EXPECT_TRUE(IsStorableText("SKU-1"));
-  EXPECT_TRUE(IsStorableText("caf\xc3\xa9"));              // é
-  EXPECT_TRUE(IsStorableText("\xe2\x82\xac"));             // €
-  EXPECT_TRUE(IsStorableText("\xf0\x9f\x93\xa6"));         // a four-byte character
-  EXPECT_FALSE(IsStorableText("caf\xe9"));                  // Latin-1
-  EXPECT_FALSE(IsStorableText(std::string("a\0b", 3)));     // NUL
-  EXPECT_FALSE(IsStorableText("\xc3"));                     // cut short
-  EXPECT_FALSE(IsStorableText("\xc0\xaf"));                 // overlong '/'
-  EXPECT_FALSE(IsStorableText("\xed\xa0\x80"));             // a surrogate
-  EXPECT_FALSE(IsStorableText("\xf4\x90\x80\x80"));         // beyond U+10FFFF
-  EXPECT_FALSE(IsStorableText("\x80"));                     // a continuation byte alone
+  EXPECT_TRUE(IsStorableText("caf\xc3\xa9"));            // é
+  EXPECT_TRUE(IsStorableText("\xe2\x82\xac"));           // €
+  EXPECT_TRUE(IsStorableText("\xf0\x9f\x93\xa6"));       // a four-byte character
+  EXPECT_FALSE(IsStorableText("caf\xe9"));               // Latin-1
+  EXPECT_FALSE(IsStorableText(std::string("a\0b", 3)));  // NUL
+  EXPECT_FALSE(IsStorableText("\xc3"));                  // cut short
+  EXPECT_FALSE(IsStorableText("\xc0\xaf"));              // overlong '/'
+  EXPECT_FALSE(IsStorableText("\xed\xa0\x80"));          // a surrogate
+  EXPECT_FALSE(IsStorableText("\xf4\x90\x80\x80"));      // beyond U+10FFFF
+  EXPECT_FALSE(IsStorableText("\x80"));                  // a continuation byte alone
 }
 
 }  // namespace

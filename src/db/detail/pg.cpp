@@ -18,8 +18,8 @@ namespace {
 // a failover), a cancelled statement or statement timeout (57014), operator intervention such as
 // shutdown (57P01-57P03), insufficient resources (53), a lock not available (55P03).
 bool IsTransientState(std::string_view state) {
-  static constexpr std::array kCodes = {"40001", "40P01", "40003", "25006",
-                                        "57014", "57P01", "57P02", "57P03", "55P03"};
+  static constexpr std::array kCodes = {"40001", "40P01", "40003", "25006", "57014",
+                                        "57P01", "57P02", "57P03", "55P03"};
   if (state.starts_with("08") || state.starts_with("53")) {
     return true;
   }
@@ -58,8 +58,8 @@ std::string ConnectionError(const PGconn* conn) { return OneLine(PQerrorMessage(
 // expanded after these).
 PGconn* Connect(const std::string& url) {
   static constexpr std::array<const char*, 6> kKeys = {
-      "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
-      nullptr};
+      "connect_timeout",  "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "dbname",          nullptr};
   const std::array<const char*, 6> values = {"10", "30", "10", "3", url.c_str(), nullptr};
   return PQconnectdbParams(kKeys.data(), values.data(), /*expand_dbname=*/1);
 }
