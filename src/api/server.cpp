@@ -314,7 +314,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
     }
     answered_ = true;
     const auto elapsed = std::chrono::steady_clock::now() - started_;
-    const std::string_view method = head_ ? "HEAD" : request_.method;
+    const std::string_view method = head_ ? std::string_view("HEAD") : request_.method;
     server_.handlers_.metrics().RecordRequest(method, response->route, response->status, elapsed);
     if (server_.options_.access_log) {
       LogAccess(method, request_, *response, elapsed);
@@ -328,7 +328,7 @@ class Server::Impl::Session : public std::enable_shared_from_this<Session> {
                                  started = started_, head = head_]() mutable {
       Response response = self->server_.handlers_.Handle(request);
       const auto elapsed = std::chrono::steady_clock::now() - started;
-      const std::string_view method = head ? "HEAD" : request.method;
+      const std::string_view method = head ? std::string_view("HEAD") : request.method;
       self->server_.handlers_.metrics().RecordRequest(method, response.route, response.status,
                                                       elapsed);
       if (self->server_.options_.access_log) {
