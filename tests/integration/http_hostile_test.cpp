@@ -539,7 +539,17 @@ std::chrono::microseconds ProcessCpu() {
 // Connections beyond the open-file limit wait in the listen backlog, and each accept fails at
 // once while they do: retrying at once would spin a core (and flood the log) until a client left.
 TEST_F(HttpHostileTest, ConnectionsBeyondTheOpenFileLimitWaitWithoutSpinning) {
-  std::vector<std::unique_ptr<RawConnection>> crowd;
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' own checks need descriptors (UBSan's vptr check reports every object as
+  // invalid once the process has none); the plain build runs this test.
+  GTEST_SKIP() << "out of descriptors, the sanitizer runtime cannot check objects";
+#endif
+  // Plain sockets, not RawConnection: out of descriptors, even an io_context cannot be made.
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port_);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> crowd;
   // Client sockets made before the limit is lowered: connected once the server (in this same
   // process) has used up the descriptors, they wait in its backlog.
   std::vector<int> late;
@@ -551,18 +561,16 @@ TEST_F(HttpHostileTest, ConnectionsBeyondTheOpenFileLimitWaitWithoutSpinning) {
     const auto open = static_cast<rlim_t>(
         std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
     FileLimit limit(open + 40);
-    try {
-      while (crowd.size() < 100) {
-        crowd.push_back(std::make_unique<RawConnection>(port_));
-        std::this_thread::sleep_for(5ms);  // the server accepts it, while it can
+    while (crowd.size() < 100) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) {
+        break;  // the limit: client ends and the server's ends share it
       }
-    } catch (const std::exception&) {
+      crowd.push_back(fd);
+      EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+      std::this_thread::sleep_for(5ms);  // the server accepts it, while it can
     }
     ASSERT_LT(crowd.size(), 100U) << "the limit was never reached";
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port_);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     for (int fd : late) {
       EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
     }
@@ -571,7 +579,9 @@ TEST_F(HttpHostileTest, ConnectionsBeyondTheOpenFileLimitWaitWithoutSpinning) {
     std::this_thread::sleep_for(1s);
     const auto spent = ProcessCpu() - before;
     EXPECT_LT(spent, 250ms) << "CPU used in one second while the server is out of descriptors";
-    crowd.clear();
+    for (int fd : crowd) {
+      ::close(fd);
+    }
     for (int fd : late) {
       ::close(fd);
     }
