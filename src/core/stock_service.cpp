@@ -348,12 +348,11 @@ StockResult StockService::Adjust(std::string_view kind, std::string_view sku, st
     {
       auto conn = redis_.Acquire();
       reply = scripts_.adjust.Run(
-          *conn,
-          {{Keys::Request(request_id), std::string(Keys::kEvents), std::string(Keys::kInflight),
-            keys_.Inventory(sku), Keys::Absent(sku)},
-           {std::string(request_id), std::string(kind), std::string(sku), std::to_string(quantity),
-            std::to_string(options_.idempotency_retention.count()), may_create ? "1" : "0",
-            std::to_string(kMaxStock)}});
+          *conn, {{Keys::Request(request_id), std::string(Keys::kEvents),
+                   std::string(Keys::kInflight), keys_.Inventory(sku), Keys::Absent(sku)},
+                  {std::string(request_id), std::string(kind), std::string(sku),
+                   std::to_string(quantity), std::to_string(options_.idempotency_retention.count()),
+                   may_create ? "1" : "0", std::to_string(kMaxStock)}});
     }
     const std::string& outcome = reply.At(0).AsString();
     if (outcome == "ok" || outcome == "replay") {

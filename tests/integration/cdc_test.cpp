@@ -67,6 +67,13 @@ class CdcTest : public ServersTest {
     return {.batch_size = 100, .poll = 100ms, .max_backoff = 200ms};
   }
 
+  /// Prunes every applied row (retention 0): as if each were older than the retention already.
+  syncer::SyncerOptions PruningAtOnce() {
+    auto options = SyncerOptions();
+    options.retention = 0ms;
+    return options;
+  }
+
   /// Quantity as `get` answers it (a cache hit, or a fill from the database).
   std::optional<std::int64_t> Get(const std::string& sku) {
     auto result = stock().Get(sku);
@@ -725,9 +732,7 @@ TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
   for (int i = 0; i < 10; ++i) {
     Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");
   }
-  auto options = SyncerOptions();
-  options.retention = 0ms;
-  syncer::Syncer syncer(pool(), store(), options);
+  syncer::Syncer syncer(pool(), store(), PruningAtOnce());
   syncer.RunOnce();
   Sql("UPDATE inventory SET quantity = quantity + 1 WHERE sku = 'A'");  // not applied yet
   EXPECT_EQ(syncer.Prune(), 11);
@@ -741,9 +746,7 @@ TEST_F(CdcTest, AppliedRowsArePrunedAfterTheRetention) {
 // once. A fill reading the database afterwards must still know its read includes them.
 TEST_F(CdcTest, AFillAfterPruningDoesNotAddAChangeItsReadIncludes) {
   Insert("A", 100);
-  auto options = SyncerOptions();
-  options.retention = 0ms;
-  syncer::Syncer syncer(pool(), store(), options);
+  syncer::Syncer syncer(pool(), store(), PruningAtOnce());
   syncer.RunOnce();
   Redis({"DEL", "invsync:recent:A"});  // the insert is long past: its note has expired
   Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
@@ -756,9 +759,7 @@ TEST_F(CdcTest, AFillAfterPruningDoesNotAddAChangeItsReadIncludes) {
 
 TEST_F(CdcTest, AFillAfterPruningIsNotHeldBackByAnInsertItsReadIncludes) {
   Insert("A", 7);
-  auto options = SyncerOptions();
-  options.retention = 0ms;
-  syncer::Syncer syncer(pool(), store(), options);
+  syncer::Syncer syncer(pool(), store(), PruningAtOnce());
   syncer.RunOnce();  // A is not cached: the insert is remembered for fills
   EXPECT_EQ(syncer.Prune(), 0);
   EXPECT_EQ(Get("A"), 7);
@@ -770,9 +771,7 @@ TEST_F(CdcTest, AFillAfterPruningIsNotHeldBackByAnInsertItsReadIncludes) {
 // until the cursor is reset, and take the changes made after the reset.
 TEST_F(CdcTest, ACursorAheadOfTheDatabaseAppliesAndPrunesNothingUntilItIsReset) {
   Insert("A", 100);
-  auto options = SyncerOptions();
-  options.retention = 0ms;
-  syncer::Syncer syncer(pool(), store(), options);
+  syncer::Syncer syncer(pool(), store(), PruningAtOnce());
   ASSERT_EQ(syncer.RunOnce().applied, 1U);
   ASSERT_EQ(Get("A"), 100);
   Redis({"SET", Keys::kSyncCursor, CursorAheadOfTheDatabase()});
