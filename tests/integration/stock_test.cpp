@@ -369,6 +369,31 @@ TEST_F(StockTest, OrderReplayedAfterTheRetentionWindowIsGivenBack) {
   EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'o1'"), 1);
 }
 
+// An order id that comes back after the window with other lines, after its first order was
+// cancelled, and is cancelled again: each (event, SKU) reaches the database once and what Redis
+// applied twice is given back, so both sides agree at every drain.
+TEST_F(StockTest, OrderIdReusedAfterTheWindowWithOtherLinesKeepsRedisEqualToTheDatabase) {
+  SeedDatabase("A", 10);
+  SeedDatabase("B", 10);
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 1}}).status, StockStatus::kOk);
+  ASSERT_EQ(stock().Cancel("o1").status, StockStatus::kOk);
+  Drain();
+  Redis({"DEL", "invsync:order:o1"});  // the window ends
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 1}, {"B", 2}}).status, StockStatus::kOk);
+  Drain();
+  EXPECT_EQ(RedisQuantity("A"), 10);  // its A line is the first order's, cancelled already
+  EXPECT_EQ(DatabaseQuantity("A"), 10);
+  EXPECT_EQ(RedisQuantity("B"), 8);
+  EXPECT_EQ(DatabaseQuantity("B"), 8);
+  ASSERT_EQ(stock().Cancel("o1").status, StockStatus::kOk);
+  Drain();
+  EXPECT_EQ(RedisQuantity("A"), 10);  // the A line's cancel is the first cancel's, given back
+  EXPECT_EQ(DatabaseQuantity("A"), 10);
+  EXPECT_EQ(RedisQuantity("B"), 10);
+  EXPECT_EQ(DatabaseQuantity("B"), 10);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'o1'"), 4);
+}
+
 // Race "fill vs unpersisted events": a key that vanished while its events were still in the
 // stream must not be refilled from the database without them.
 TEST_F(StockTest, VanishedKeyIsNotRefilledBeforeItsEventsArePersisted) {
