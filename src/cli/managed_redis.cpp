@@ -5,15 +5,20 @@
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fstream>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/numbers.hpp"
 #include "common/process.hpp"
 #include "redis/client.hpp"
 
@@ -21,23 +26,49 @@ namespace invsync::cli {
 
 namespace {
 
-bool Answers(const std::filesystem::path& socket) {
+using Clock = std::chrono::steady_clock;
+
+// A child of ours that runs but has not answered on its socket this long (the socket file was
+// removed, the process hangs) is restarted.
+constexpr auto kSilentLimit = std::chrono::seconds(15);
+
+enum class Probe {
+  kReady,   // answers PING
+  kBusy,    // answers, with an error: LOADING its data, BUSY with a script
+  kSilent,  // no answer: not running, not listening yet, or hanging
+};
+
+Probe ProbeRedis(const std::filesystem::path& socket) {
   try {
     redis::Endpoint endpoint;
     endpoint.unix_path = socket.string();
-    redis::Connection connection(endpoint, std::chrono::milliseconds(200));
-    return connection.Command({"PING"}).AsString() == "PONG";
+    redis::Connection connection(endpoint, std::chrono::milliseconds(500));
+    return connection.Pipeline({{"PING"}}).at(0).IsError() ? Probe::kBusy : Probe::kReady;
   } catch (const Error&) {
-    return false;
+    return Probe::kSilent;
+  }
+}
+
+// Run in the child between fork and exec, so only system calls: the service's descriptors (its
+// HTTP listener and connections, its database files) must not live on in Redis, or a connection
+// the service closes stays open for its client.
+void CloseInheritedDescriptors(int limit) {
+  if (close_range(3, ~0U, 0) == 0) {
+    return;
+  }
+  for (int fd = 3; fd < limit; ++fd) {
+    close(fd);
   }
 }
 
 }  // namespace
 
-ManagedRedis::ManagedRedis(std::filesystem::path dir, std::string binary)
+ManagedRedis::ManagedRedis(std::filesystem::path dir, std::string binary,
+                           std::chrono::milliseconds start_limit)
     : dir_(std::filesystem::absolute(dir)),
       socket_(dir_ / "redis.sock"),
-      binary_(std::move(binary)) {}
+      binary_(std::move(binary)),
+      start_limit_(start_limit) {}
 
 ManagedRedis::~ManagedRedis() { Stop(); }
 
@@ -50,7 +81,7 @@ void ManagedRedis::Start() {
         fmt::format("cannot open {}: {}", lock_path.string(), std::strerror(errno)));
   }
   owner_ = TakeLock();
-  if (owner_ && !Answers(socket_)) {
+  if (owner_ && !PreviousRedisRuns() && ProbeRedis(socket_) == Probe::kSilent) {
     {
       std::lock_guard lock(mutex_);
       Spawn();
@@ -58,11 +89,18 @@ void ManagedRedis::Start() {
     WaitUntilAnswering();
     spdlog::info("started Redis (pid {}) on {}, data in {}", pid_, socket_.string(), dir_.string());
   } else {
-    WaitUntilAnswering();  // another `invsync serve` on this directory may be starting it
-    spdlog::info("using the Redis already answering on {}{}", socket_.string(),
-                 owner_ ? ""
-                        : " (another invsync serve on this data.dir runs it; this one takes "
-                          "over if that one stops)");
+    // Another `invsync serve` on this directory runs it (or is starting it), or the one the
+    // previous owner of the lock ran has yet to exit: then this one starts its own after.
+    WaitUntilAnswering();
+    if (pid_ > 0) {
+      spdlog::info("started Redis (pid {}) on {}, data in {}", pid_, socket_.string(),
+                   dir_.string());
+    } else {
+      spdlog::info("using the Redis already answering on {}{}", socket_.string(),
+                   owner_ ? ""
+                          : " (another invsync serve on this data.dir runs it; this one takes "
+                            "over if that one stops)");
+    }
   }
   watchdog_ = std::jthread([this](const std::stop_token& stop) { Watch(stop); });
 }
@@ -96,6 +134,10 @@ void ManagedRedis::Spawn() {
     argv.push_back(arg.data());
   }
   argv.push_back(nullptr);
+  rlimit files{};
+  const int limit = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 65536
+                        ? static_cast<int>(files.rlim_cur)
+                        : 65536;
   const pid_t parent = getpid();
   const pid_t child = fork();
   if (child < 0) {
@@ -113,32 +155,95 @@ void ManagedRedis::Spawn() {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the service may block signals it waits for
+    CloseInheritedDescriptors(limit);
     execvp(argv[0], argv.data());
     _exit(127);
   }
   pid_ = child;
+  silent_since_ = {};
+  RecordPid(child);
 }
 
+// The lock file holds the pid of the last Redis an owner of the lock started: the next owner
+// starts its own only once that one has exited. A Redis on its way out (its service was killed;
+// it is writing its AOF) would otherwise remove the new one's socket as it goes.
+void ManagedRedis::RecordPid(pid_t pid) const {
+  const auto text = fmt::format("{}\n", pid);
+  if (ftruncate(lock_fd_, 0) != 0 ||
+      pwrite(lock_fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    spdlog::warn("cannot record the managed Redis's pid in {}: {}", (dir_ / "redis.lock").string(),
+                 std::strerror(errno));
+  }
+}
+
+// Whether the Redis whose pid the lock file holds still runs: a process (not a zombie) named
+// redis-server whose working directory is this one (Redis works in its `--dir`), so a pid since
+// reused by another process does not count.
+bool ManagedRedis::PreviousRedisRuns() const {
+  std::array<char, 32> text{};
+  const auto size = pread(lock_fd_, text.data(), text.size() - 1, 0);
+  if (size <= 0) {
+    return false;
+  }
+  auto digits = std::string_view(text.data(), static_cast<std::size_t>(size));
+  digits = digits.substr(0, digits.find('\n'));
+  const auto pid = ParseInt64(digits);
+  if (!pid || *pid <= 0) {
+    return false;
+  }
+  const auto proc = std::filesystem::path("/proc") / std::to_string(*pid);
+  std::error_code error;
+  const auto cwd = std::filesystem::read_symlink(proc / "cwd", error);  // none for a zombie
+  if (error || cwd != std::filesystem::weakly_canonical(dir_, error) || error) {
+    return false;
+  }
+  std::ifstream comm(proc / "comm");
+  std::string name;
+  std::getline(comm, name);
+  return name.starts_with("redis");
+}
+
+// Until it answers PING. No answer at all for `start_limit_` is an error; a Redis that answers
+// LOADING (a large AOF) or BUSY, or the previous owner's Redis still exiting, is waited for as long
+// as it takes, with a note in the log every 10 s.
 void ManagedRedis::WaitUntilAnswering() {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!Answers(socket_)) {
-    int status = 0;
-    pid_t pid = 0;
-    {
-      std::lock_guard lock(mutex_);
-      pid = pid_;
+  auto deadline = Clock::now() + start_limit_;
+  auto next_note = Clock::now() + std::chrono::seconds(10);
+  for (auto probe = ProbeRedis(socket_); probe != Probe::kReady; probe = ProbeRedis(socket_)) {
+    std::unique_lock lock(mutex_);
+    if (!owner_ && probe == Probe::kSilent) {
+      owner_ = TakeLock();  // the service that runs it has ended meanwhile
     }
-    if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
-      std::lock_guard lock(mutex_);
+    const bool previous = owner_ && pid_ <= 0 && PreviousRedisRuns();
+    if (owner_ && pid_ <= 0 && !previous && probe == Probe::kSilent) {
+      Spawn();
+      deadline = Clock::now() + start_limit_;
+    }
+    int status = 0;
+    if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       throw TransientError(fmt::format(
           "redis-server exited at start (status {}); see {}{}", status,
           (dir_ / "redis.log").string(),
           WIFEXITED(status) && WEXITSTATUS(status) == 127 ? " (is redis-server installed?)" : ""));
     }
-    if (std::chrono::steady_clock::now() > deadline) {
-      throw TransientError(fmt::format("redis-server did not answer on {} within 10 s; see {}",
-                                       socket_.string(), (dir_ / "redis.log").string()));
+    lock.unlock();
+    if (probe == Probe::kBusy || previous) {
+      deadline = Clock::now() + start_limit_;
+      if (Clock::now() > next_note) {
+        if (previous) {
+          spdlog::info("waiting for the Redis the previous invsync serve on {} ran to exit",
+                       socket_.string());
+        } else {
+          spdlog::info("waiting for the Redis on {} to load its data", socket_.string());
+        }
+        next_note = Clock::now() + std::chrono::seconds(10);
+      }
+    }
+    if (Clock::now() > deadline) {
+      throw TransientError(fmt::format("redis-server did not answer on {} within {} ms; see {}",
+                                       socket_.string(), start_limit_.count(),
+                                       (dir_ / "redis.log").string()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -171,7 +276,7 @@ void ManagedRedis::Watch(const std::stop_token& stop) {
     std::unique_lock lock(mutex_);
     int status = 0;
     if (pid_ <= 0) {
-      if (Answers(socket_)) {
+      if (PreviousRedisRuns() || ProbeRedis(socket_) != Probe::kSilent) {
         continue;  // not ours, still there (its service is going, or it was left running)
       }
       spdlog::warn("the managed Redis on {} does not answer and is not this process's; starting it",
@@ -179,8 +284,22 @@ void ManagedRedis::Watch(const std::stop_token& stop) {
     } else if (waitpid(pid_, &status, WNOHANG) == pid_) {
       spdlog::error("the managed Redis (pid {}) exited (status {}); restarting it", pid_, status);
       pid_ = -1;
-    } else {
+    } else if (ProbeRedis(socket_) != Probe::kSilent) {
+      silent_since_ = {};
       continue;
+    } else if (silent_since_ == Clock::time_point{}) {
+      silent_since_ = Clock::now();
+      continue;
+    } else if (Clock::now() - silent_since_ < kSilentLimit) {
+      continue;
+    } else {
+      spdlog::error(
+          "the managed Redis (pid {}) runs but has not answered on {} for {} s; "
+          "restarting it",
+          pid_, socket_.string(), kSilentLimit.count());
+      lock.unlock();
+      StopChild();
+      lock.lock();
     }
     try {
       Spawn();

@@ -7,9 +7,14 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/numbers.hpp"
@@ -49,6 +54,41 @@ class ZeroConfigTest : public ::testing::Test {
     }
   }
 
+  /// Whether a process has ended (a zombie counts: it is gone but for its exit status).
+  static bool Ended(std::int64_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) {
+      return true;
+    }
+    const auto state = line.find(") ");
+    return state == std::string::npos || line.at(state + 2) == 'Z';
+  }
+
+  /// How many TCP sockets `pid` holds: the managed Redis listens on none (port 0, unix socket).
+  static int TcpSocketsHeldBy(std::int64_t pid) {
+    std::set<std::string> tcp;  // socket inodes
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+      std::ifstream file(table);
+      std::string line;
+      std::getline(file, line);  // header
+      while (std::getline(file, line)) {
+        std::istringstream fields(line);
+        std::string field;
+        for (int i = 0; i < 10 && fields >> field; ++i) {
+        }
+        tcp.insert("socket:[" + field + "]");
+      }
+    }
+    int held = 0;
+    const auto fds = std::filesystem::path("/proc") / std::to_string(pid) / "fd";
+    for (const auto& entry : std::filesystem::directory_iterator(fds)) {
+      std::error_code error;
+      held += tcp.contains(std::filesystem::read_symlink(entry.path(), error).string()) ? 1 : 0;
+    }
+    return held;
+  }
+
   std::filesystem::path dir_;
 };
 
@@ -79,6 +119,9 @@ TEST_F(ZeroConfigTest, ServeRunsItsOwnRedisOnSqliteRestartsItAndStopsIt) {
       << "the managed Redis was not restarted";
   auto after = Cli({"get", "SKU-3"});
   EXPECT_EQ(after.out, "SKU-3 28\n") << after.err;  // nothing lost across the restart
+  // Started while the service listens and has clients: it must not hold their sockets (a
+  // connection the service closes would stay open for its client).
+  EXPECT_EQ(TcpSocketsHeldBy(*second), 0);
 
   // A back-office change made with the sqlite3 tool reaches Redis.
   const std::string update = "sqlite3 " + (dir_ / "invsync.db").string() +
@@ -140,6 +183,57 @@ TEST_F(ZeroConfigTest, ASecondServiceOnTheDirectoryTakesOverItsRedisWhenTheFirst
   ASSERT_TRUE(second.Wait(30s).has_value());
   EXPECT_TRUE(WaitFor([&] { return kill(static_cast<pid_t>(*after), 0) != 0; }, 5s))
       << "the Redis the second service started outlived it";
+}
+
+// The service that ran the Redis is killed while its Redis is slow to exit (stopped here; in life,
+// writing its AOF): the other one waits for that Redis to be gone before starting its own, since
+// the old one removes the socket path as it exits, which would cut the new one off for good.
+TEST_F(ZeroConfigTest, TheServiceTakingOverWaitsForTheOldRedisToExit) {
+  auto first = std::make_unique<InvsyncProcess>(
+      INVSYNC_BINARY,
+      std::vector<std::string>{"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve",
+                               "--demo"},
+      Servers::kOwn);
+  std::optional<std::int64_t> old_redis;
+  ASSERT_TRUE(WaitFor([&] { return (old_redis = RedisPid()).has_value(); }, 20s));
+  ASSERT_TRUE(WaitFor([&] { return Cli({"get", "SKU-3"}).out == "SKU-3 30\n"; }, 10s));
+  InvsyncProcess second(INVSYNC_BINARY,
+                        {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve"},
+                        Servers::kOwn);
+  std::this_thread::sleep_for(2s);  // the second is up, using the first one's Redis
+  ASSERT_EQ(kill(static_cast<pid_t>(*old_redis), SIGSTOP), 0);
+  first->Signal(SIGKILL);
+  first->Wait(10s);
+  std::this_thread::sleep_for(2s);  // the second holds the lock now, the old Redis still runs
+  ASSERT_EQ(kill(static_cast<pid_t>(*old_redis), SIGCONT), 0);  // it exits: parent-death signal
+  ASSERT_TRUE(WaitFor([&] { return Ended(*old_redis); }, 10s));
+  std::optional<std::int64_t> new_redis;
+  ASSERT_TRUE(WaitFor([&] { return (new_redis = RedisPid()) && *new_redis != *old_redis; }, 10s))
+      << "no Redis after the old one exited";
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(RedisPid(), new_redis);  // still answering on the socket path
+  EXPECT_EQ(Cli({"get", "SKU-3"}).out, "SKU-3 30\n");
+  second.Signal(SIGTERM);
+  ASSERT_TRUE(second.Wait(30s).has_value());
+}
+
+// A Redis of the service's own that runs but cannot be reached (its socket file removed) is
+// restarted rather than left while every request fails.
+TEST_F(ZeroConfigTest, ARunningRedisThatCannotBeReachedIsRestarted) {
+  InvsyncProcess serve(INVSYNC_BINARY,
+                       {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve", "--demo"},
+                       Servers::kOwn);
+  std::optional<std::int64_t> first;
+  ASSERT_TRUE(WaitFor([&] { return (first = RedisPid()).has_value(); }, 20s));
+  ASSERT_TRUE(WaitFor([&] { return Cli({"get", "SKU-3"}).out == "SKU-3 30\n"; }, 10s));
+  std::filesystem::remove(dir_ / "redis.sock");
+  std::optional<std::int64_t> second;
+  ASSERT_TRUE(WaitFor([&] { return (second = RedisPid()) && *second != *first; }, 40s))
+      << "the unreachable Redis was not restarted";
+  EXPECT_TRUE(Ended(*first));
+  EXPECT_EQ(Cli({"get", "SKU-3"}).out, "SKU-3 30\n");
+  serve.Signal(SIGTERM);
+  ASSERT_TRUE(serve.Wait(30s).has_value());
 }
 
 TEST_F(ZeroConfigTest, ACommandWithoutADatabaseSaysHowToGetOne) {
