@@ -171,19 +171,28 @@ int Run(int argc, char** argv) {
       managed_redis.emplace(settings.data_dir);
       managed_redis->Start();
     }
-    if (settings.database_url.empty()) {
-      const auto file = std::filesystem::path(settings.data_dir) / "invsync.db";
-      if (!runs_service && !std::filesystem::exists(file)) {
+    // Only the service's commands create a SQLite file: a mistyped path is an error, not a new
+    // empty database.
+    constexpr std::string_view kSqlite = "sqlite://";
+    const std::string database_url = config::EffectiveDatabaseUrl(settings);
+    if (!runs_service && database_url.starts_with(kSqlite) &&
+        !std::filesystem::exists(database_url.substr(kSqlite.size()))) {
+      const auto file = database_url.substr(kSqlite.size());
+      if (settings.database_url.empty()) {
         throw ConfigError(fmt::format(
             "database.url is not set and there is no embedded database at {}: run `invsync "
             "serve` first, or set database.url (and data.dir)",
-            file.string()));
+            file));
       }
+      throw ConfigError(fmt::format(
+          "database.url: there is no SQLite database at {} (`invsync migrate` or `invsync "
+          "serve` creates one)",
+          file));
     }
     redis::Pool redis(redis::Endpoint::Parse(config::EffectiveRedisUrl(settings)),
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);
     auto store = db::OpenStore(
-        config::EffectiveDatabaseUrl(settings),
+        database_url,
         // Persisters each hold a connection per batch, the syncer one; readers keep theirs.
         static_cast<std::size_t>(settings.database_pool_size + settings.persister_threads + 1));
     core::StockOptions options{.limits = {.max_line_quantity = settings.stock_max_line_quantity,

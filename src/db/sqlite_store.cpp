@@ -29,6 +29,7 @@ struct Migration {
 const std::array kMigrations = {
     Migration{1, "init", sqlite_sql::k001Init},
     Migration{2, "database_id", sqlite_sql::k002DatabaseId},
+    Migration{3, "integer_quantity", sqlite_sql::k003IntegerQuantity},
 };
 
 std::chrono::milliseconds AgeOf(double julian_day, double now_julian_day) {

@@ -54,16 +54,19 @@ class ZeroConfigTest : public ::testing::Test {
     }
   }
 
-  /// Whether a process has ended (a zombie counts: it is gone but for its exit status).
-  static bool Ended(std::int64_t pid) {
+  /// A process's state letter from /proc (R, S, T stopped, Z zombie, ...); 'X' when it is gone.
+  static char State(std::int64_t pid) {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     if (!std::getline(stat, line)) {
-      return true;
+      return 'X';
     }
-    const auto state = line.find(") ");
-    return state == std::string::npos || line.at(state + 2) == 'Z';
+    const auto state = line.rfind(") ");
+    return state == std::string::npos || state + 2 >= line.size() ? 'X' : line.at(state + 2);
   }
+
+  /// Whether a process has ended (a zombie counts: it is gone but for its exit status).
+  static bool Ended(std::int64_t pid) { return State(pid) == 'X' || State(pid) == 'Z'; }
 
   /// How many TCP sockets `pid` holds: the managed Redis listens on none (port 0, unix socket).
   static int TcpSocketsHeldBy(std::int64_t pid) {
@@ -185,9 +188,10 @@ TEST_F(ZeroConfigTest, ASecondServiceOnTheDirectoryTakesOverItsRedisWhenTheFirst
       << "the Redis the second service started outlived it";
 }
 
-// The service that ran the Redis is killed while its Redis is slow to exit (stopped here; in life,
-// writing its AOF): the other one waits for that Redis to be gone before starting its own, since
-// the old one removes the socket path as it exits, which would cut the new one off for good.
+// The service that ran the Redis is killed while its Redis is slow to exit (busy with a script
+// here; in life, writing its AOF): the other one waits for that Redis to be gone before starting
+// its own, since the old one removes the socket path as it exits, which would cut the new one off
+// for good.
 TEST_F(ZeroConfigTest, TheServiceTakingOverWaitsForTheOldRedisToExit) {
   auto first = std::make_unique<InvsyncProcess>(
       INVSYNC_BINARY,
@@ -201,12 +205,26 @@ TEST_F(ZeroConfigTest, TheServiceTakingOverWaitsForTheOldRedisToExit) {
                         {"--data-dir", dir_.string(), "--listen", "127.0.0.1:0", "serve"},
                         Servers::kOwn);
   std::this_thread::sleep_for(2s);  // the second is up, using the first one's Redis
-  ASSERT_EQ(kill(static_cast<pid_t>(*old_redis), SIGSTOP), 0);
-  first->Signal(SIGKILL);
+  std::jthread busy([this] {
+    try {
+      redis::Endpoint endpoint;
+      endpoint.unix_path = (dir_ / "redis.sock").string();
+      redis::Connection connection(endpoint, 30s);
+      // Four seconds of a script that wrote (so it cannot be killed): Redis answers BUSY
+      // meanwhile and acts on a SIGTERM only after it.
+      (void)connection.Command({"EVAL",
+                                "redis.call('SET', KEYS[1], '1') "
+                                "local stop_at = tonumber(redis.call('TIME')[1]) + 4 "
+                                "while tonumber(redis.call('TIME')[1]) < stop_at do end return 1",
+                                "1", "zero-config-test:busy"});
+    } catch (const Error&) {
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+  first->Signal(
+      SIGKILL);  // its Redis gets SIGTERM (parent-death signal) and exits after the script
   first->Wait(10s);
-  std::this_thread::sleep_for(2s);  // the second holds the lock now, the old Redis still runs
-  ASSERT_EQ(kill(static_cast<pid_t>(*old_redis), SIGCONT), 0);  // it exits: parent-death signal
-  ASSERT_TRUE(WaitFor([&] { return Ended(*old_redis); }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return Ended(*old_redis); }, 20s));
   std::optional<std::int64_t> new_redis;
   ASSERT_TRUE(WaitFor([&] { return (new_redis = RedisPid()) && *new_redis != *old_redis; }, 10s))
       << "no Redis after the old one exited";
@@ -234,6 +252,16 @@ TEST_F(ZeroConfigTest, ARunningRedisThatCannotBeReachedIsRestarted) {
   EXPECT_EQ(Cli({"get", "SKU-3"}).out, "SKU-3 30\n");
   serve.Signal(SIGTERM);
   ASSERT_TRUE(serve.Wait(30s).has_value());
+}
+
+TEST_F(ZeroConfigTest, AMistypedSqlitePathIsAConfigurationErrorAndCreatesNoFile) {
+  std::filesystem::create_directories(dir_);
+  const auto typo = dir_ / "invsnyc.db";
+  auto outcome = Cli({"--database-url", "sqlite://" + typo.string(), "get", "A"});
+  EXPECT_EQ(outcome.code, 2) << outcome.err;  // not 3: retrying would not help
+  EXPECT_NE(outcome.err.find(typo.string()), std::string::npos) << outcome.err;
+  EXPECT_EQ(std::count(outcome.err.begin(), outcome.err.end(), '\n'), 1) << outcome.err;
+  EXPECT_FALSE(std::filesystem::exists(typo));
 }
 
 TEST_F(ZeroConfigTest, ACommandWithoutADatabaseSaysHowToGetOne) {

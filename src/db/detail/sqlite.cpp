@@ -49,7 +49,13 @@ SqliteConnection::SqliteConnection(const std::string& path,
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
   // WAL: readers never block the writer nor the writer them; FULL: a commit survives power loss,
   // which the persister relies on before it acknowledges events.
-  Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL");
+  try {
+    Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL");
+  } catch (const Error&) {
+    sqlite3_close_v2(db_);  // no destructor runs for a constructor that throws
+    db_ = nullptr;
+    throw;
+  }
 }
 
 SqliteConnection::~SqliteConnection() { sqlite3_close_v2(db_); }
