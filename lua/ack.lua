@@ -9,7 +9,8 @@
 --       entries e, e stream ids; then per other entry: stream id, number of SKUs n, n SKUs,
 --       number of compensations m, m pairs (inventory key, amount to add if the key exists),
 --       and why the entry is dead-lettered ('' if it was persisted)
--- Reply: {entries acknowledged by this call, 1 if Redis lost its data since the batch was read}
+-- Reply: {entries acknowledged by this call, 1 if Redis lost its data since the batch was read,
+--         {what could not be updated and was replaced instead, one line each (see below)}}
 --
 -- Redis losing its data (FLUSHALL, a restart without persistence) also loses the epoch. The
 -- batch, read before, is in the database now, but a key refilled from the database before that
@@ -22,13 +23,70 @@
 -- its tail, a promoted replica that was behind) loses it with them; the persister compares it
 -- with the database's highest stream position (persister.cpp, CheckForLostWrites). Only entries
 -- acknowledged now raise it: XACK forgets an entry Redis lost, so the mark never passes a loss.
+--
+-- Redis does not roll a script back when a command in it fails: what ran before stays (entries
+-- acknowledged, their counts never moved). So nothing here may fail half-way. Keys of the wrong
+-- type fail the call before its first write, changing nothing (the batch stays pending until
+-- someone repairs them). A value a command cannot update (not an integer, set by hand; an
+-- overflow) is replaced, and reported in the reply:
+-- - a stock key owed a compensation is dropped: the database, committed now, is right, and the
+--   next read loads it (fill.lua waits until the SKU has no events in flight);
+-- - an in-flight count is removed: the SKU's later events count from 0 again;
+-- - a persisted count restarts at Redis's clock in microseconds, far above any count a SKU
+--   reaches, so no fill that read any earlier value takes it as unchanged.
 local stream_key, inflight_key, persisted_key, dead_key, epoch_key, acked_key =
     KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local group, consumer, epoch, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local expected_types = {
+  {stream_key, 'stream'}, {inflight_key, 'hash'}, {persisted_key, 'hash'}, {dead_key, 'stream'},
+  {epoch_key, 'string'}, {acked_key, 'string'}}
+for _, expected in ipairs(expected_types) do
+  local found = redis.call('TYPE', expected[1])['ok']
+  if found ~= 'none' and found ~= expected[2] then
+    return redis.error_reply('ack.lua: ' .. expected[1] .. ' is a ' .. found .. ', not a ' ..
+        expected[2] .. '; nothing was acknowledged')
+  end
+end
 local lost = redis.call('GET', epoch_key) ~= epoch
 local acknowledged = 0
 local per_sku = {}  -- events acknowledged now, per SKU: one counter update per SKU, not per event
 local highest = ''  -- position of the newest entry acknowledged now
+local repairs = {}  -- values replaced because they could not be updated (see above)
+
+local function failed(reply)
+  return type(reply) == 'table' and reply.err ~= nil
+end
+local function note(key, field, reply, action)
+  repairs[#repairs + 1] = key .. ' ' .. field .. ': ' .. reply.err .. '; ' .. action
+end
+
+-- Compensations, in-flight and persisted counts, updated so that none can fail (see above).
+local function compensate(key, amount)
+  local reply = redis.pcall('HINCRBY', key, 'quantity', amount)
+  if failed(reply) then
+    redis.call('DEL', key)
+    note(key, 'quantity', reply, 'key dropped, the next read loads it from the database')
+  end
+end
+local function lower_inflight(sku, n)
+  local left = redis.pcall('HINCRBY', inflight_key, sku, -n)
+  if failed(left) then
+    note(inflight_key, sku, left, 'removed')
+    left = 0
+  end
+  if left <= 0 then
+    redis.call('HDEL', inflight_key, sku)
+  end
+end
+local function raise_persisted(sku, n)
+  local reply = redis.pcall('HINCRBY', persisted_key, sku, n)
+  if failed(reply) then
+    local now = redis.call('TIME')
+    local restart = now[1] .. string.format('%06d', tonumber(now[2]))
+    redis.call('HSET', persisted_key, sku, restart)
+    note(persisted_key, sku, reply, 'restarted at ' .. restart)
+  end
+end
 
 local function raise(id)
   local millis, sequence = string.match(id, '^(%d+)-(%d+)$')
@@ -46,7 +104,7 @@ end
 local function lose(first, skus, entries)
   for j = first, first + skus - 1 do
     redis.call('DEL', prefix .. ARGV[j])
-    redis.call('HINCRBY', persisted_key, ARGV[j], entries)
+    raise_persisted(ARGV[j], entries)
   end
 end
 local function count(first, skus, entries)
@@ -95,21 +153,23 @@ while i <= #ARGV do
       local key = ARGV[i + 1 + skus + 2 * c]
       -- A key not cached is left alone: the next fill reads the database, which is right.
       if redis.call('EXISTS', key) == 1 then
-        redis.call('HINCRBY', key, 'quantity', tonumber(ARGV[i + 2 + skus + 2 * c]))
+        compensate(key, tonumber(ARGV[i + 2 + skus + 2 * c]))
       end
     end
     if problem ~= '' then
-      redis.call('XADD', dead_key, '*', 'entry', id, 'problem', problem, 'consumer', consumer)
+      local added = redis.pcall('XADD', dead_key, '*', 'entry', id, 'problem', problem,
+                                'consumer', consumer)
+      if failed(added) then  -- only a stream at its highest possible id: the persister logs it
+        note(dead_key, id, added, 'not recorded there')
+      end
     end
   end
   i = i + 4 + skus + 2 * compensations
 end
 for sku, n in pairs(per_sku) do
   if n > 0 then
-    if redis.call('HINCRBY', inflight_key, sku, -n) <= 0 then
-      redis.call('HDEL', inflight_key, sku)
-    end
-    redis.call('HINCRBY', persisted_key, sku, n)
+    lower_inflight(sku, n)
+    raise_persisted(sku, n)
   end
 end
 if highest ~= '' then
@@ -118,4 +178,4 @@ if highest ~= '' then
     redis.call('SET', acked_key, highest)
   end
 end
-return {acknowledged, lost and 1 or 0}
+return {acknowledged, lost and 1 or 0, repairs}

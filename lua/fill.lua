@@ -2,14 +2,17 @@
 -- is still safe.
 -- KEYS: 1 in-flight counts, 2 persisted counts, 3 fill positions, 4 the key that says recent-changes
 --       hashes may exist (apply_changes.lua), 5 the key that says absent markers may exist, 6 and 7
---       the current and previous hashes of changes to cached SKUs (apply_changes.lua), then per
---       SKU: inventory hash, and unless the call is lean: absent marker, recent changes of the SKU
+--       the current and previous hashes of changes to cached SKUs (apply_changes.lua), 8 Redis's
+--       data epoch (set by the persister), then per SKU: inventory hash, and unless the call is
+--       lean: absent marker, recent changes of the SKU
 -- ARGV: 1 absent-marker time to live in ms (0: no marker), 2 keys per SKU: 3, or 1 for a lean call,
---       then per SKU: sku, database quantity ('' if the database has no row; never in a lean call);
---       then, for each SKU whose persisted count read before the database read is not '0' or whose
---       read's change seq (highest outbox id of the SKU it included) is not 0: its place (1, 2,
---       ...), that persisted count, that change seq. The others, almost all SKUs of a warm, have
---       '0' and 0: two arguments per SKU instead of four.
+--       3 the epoch (key 8) read before the database read, no later than the persisted counts
+--       ('' if there was none: an epoch is never empty), then per SKU: sku, database quantity
+--       ('' if the database has no row; never in a lean call); then, for each SKU whose persisted
+--       count read before the database read is not '0' or whose read's change seq (highest outbox
+--       id of the SKU it included) is not 0: its place (1, 2, ...), that persisted count, that
+--       change seq. The others, almost all SKUs of a warm, have '0' and 0: two arguments per SKU
+--       instead of four.
 -- Reply: a string with one letter per SKU, in order: 'F' filled with the database quantity given,
 --        'f' filled with another (changes applied after the read added), 'c' cached (the key
 --        exists), 'a' absent, 'i' inflight, 'r' retry; then, in the same order, the quantity of
@@ -24,24 +27,36 @@
 -- it noted for a SKU that was cached then); the fill records its change seq so the syncer does not
 -- apply the changes the read included again.
 --
+-- Answers 'r' for every SKU of the call, changing nothing, when the epoch is not the one read
+-- before the database read: Redis lost its data since (FLUSHALL, a restart without persistence)
+-- and ack.lua rebuilt the persisted counts from 0, so a count can be back at the value the read
+-- saw while events persisted meanwhile are missing from the read. A Redis without an epoch (never
+-- had one, or just lost it) gets one from the next persister: a read from before then is read
+-- again, once.
+--
 -- A lean call (a warm, usually into an emptied Redis) passes only the inventory keys: while neither
 -- of keys 4 and 5 exists, no SKU has recent changes or an absent marker to look at.
 local inflight_key, persisted_key, fillpos_key = KEYS[1], KEYS[2], KEYS[3]
 local recent_any_key, absent_any_key = KEYS[4], KEYS[5]
 local cached_changes_key, previous_cached_changes_key = KEYS[6], KEYS[7]
-local first_sku_key = 8
+local epoch_key = KEYS[8]
+local first_sku_key = 9
 local absent_ttl = tonumber(ARGV[1])
 local keys_per_sku = tonumber(ARGV[2])
+local epoch_before = ARGV[3]
 local lean = keys_per_sku == 1
 local count = (#KEYS - first_sku_key + 1) / keys_per_sku
 if count == 0 then
   return {}
 end
+if (redis.call('GET', epoch_key) or '') ~= epoch_before then
+  return {string.rep('r', count)}
+end
 if lean and redis.call('EXISTS', recent_any_key, absent_any_key) > 0 then
   return 'full'
 end
 local persisted_before, seqs = {}, {}  -- by place, where not '0' and 0
-for j = 3 + 2 * count, #ARGV, 3 do
+for j = 4 + 2 * count, #ARGV, 3 do
   local i = tonumber(ARGV[j])
   persisted_before[i], seqs[i] = ARGV[j + 1], ARGV[j + 2]
 end
@@ -50,8 +65,8 @@ end
 -- what those writes change, so this is the same as SKU by SKU, with fewer calls.
 local skus = {}
 for i = 1, count do
-  skus[i] = ARGV[2 * i + 1]
-  if lean and ARGV[2 * i + 2] == '' then
+  skus[i] = ARGV[2 * i + 2]
+  if lean and ARGV[2 * i + 3] == '' then
     return redis.error_reply('fill.lua: a lean call lists SKU ' .. skus[i] ..
         ' without a database quantity')
   end
@@ -173,11 +188,11 @@ for i = 1, count do
   local k = first_sku_key + keys_per_sku * (i - 1)
   local code, quantity
   if plain and seqs[i] == nil then
-    code, quantity = install(KEYS[k], ARGV[2 * i + 1], ARGV[2 * i + 2])
+    code, quantity = install(KEYS[k], ARGV[2 * i + 2], ARGV[2 * i + 3])
   elseif lean then
-    code, quantity = fill(i, KEYS[k], nil, nil, ARGV[2 * i + 1], ARGV[2 * i + 2])
+    code, quantity = fill(i, KEYS[k], nil, nil, ARGV[2 * i + 2], ARGV[2 * i + 3])
   else
-    code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2 * i + 1], ARGV[2 * i + 2])
+    code, quantity = fill(i, KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[2 * i + 2], ARGV[2 * i + 3])
   end
   codes[i] = code
   if quantity then

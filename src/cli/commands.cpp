@@ -425,6 +425,7 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
   std::int64_t last_batch = 0;
   std::int64_t lost = 0;
   std::int64_t refusals = 0;
+  std::int64_t repairs = 0;
   for (std::size_t i = 0; i < threads_.size(); ++i) {
     const auto& counters = threads_.at(i).counters();
     events += counters.events.load();
@@ -433,6 +434,7 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
     last_batch = std::max(last_batch, counters.last_batch_size.load());
     lost += counters.lost_redis_writes.load();
     refusals += counters.database_refusals.load();
+    repairs += counters.redis_repairs.load();
   }
   api::AppendMetric(out, "invsync_persister_events_total", "counter",
                     "Events this process's persisters wrote to the database.",
@@ -452,6 +454,10 @@ void PersisterGroup::AppendMetrics(std::string& out) const {
                     "Times Redis was found to have lost writes the database has (its stock keys "
                     "were dropped and reloaded).",
                     static_cast<double>(lost));
+  api::AppendMetric(out, "invsync_persister_redis_repairs_total", "counter",
+                    "Values in Redis an acknowledgement could not update (a stock quantity or a "
+                    "count that is not an integer) and replaced instead.",
+                    static_cast<double>(repairs));
 }
 
 std::int64_t PersisterGroup::Events() const {

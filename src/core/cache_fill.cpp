@@ -82,7 +82,8 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
                             {"HGET", Keys::kInflight, sku},
                             {"HGET", Keys::kPersisted, sku},
                             {"SET", lock_key, token, "NX", "PX", lock_ms},
-                            AnnounceReadCommand()});
+                            AnnounceReadCommand(),
+                            {"GET", Keys::kEpoch}});
   }
   for (const auto& value : state) {
     redis::ThrowIfError(value, "fill state");
@@ -109,11 +110,12 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
     return std::nullopt;
   }
   std::string persisted_before = state[3].AsOptionalString().value_or("0");
+  const Epoch epoch_before = state[6].AsOptionalString();
   try {
     counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
     const auto started = std::chrono::steady_clock::now();
     const FillInput input{sku, store_.LoadStock(sku), std::move(persisted_before)};
-    auto installed = Interpret(Install(std::span(&input, 1), started).front());
+    auto installed = Interpret(Install(std::span(&input, 1), started, epoch_before).front());
     release();
     return installed;
   } catch (...) {
@@ -147,19 +149,23 @@ std::optional<std::optional<std::int64_t>> CacheFiller::Interpret(const FillResu
   return std::nullopt;
 }
 
-redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs, bool lean) const {
+redis::ScriptCall CacheFiller::FillCall(std::span<const FillInput> inputs, bool lean,
+                                        const Epoch& epoch_before) const {
   const std::size_t keys_per_sku = lean ? 1 : 3;
   redis::ScriptCall call;
-  call.keys.reserve(7 + keys_per_sku * inputs.size());
-  call.args.reserve(2 + 2 * inputs.size());
+  call.keys.reserve(8 + keys_per_sku * inputs.size());
+  call.args.reserve(3 + 2 * inputs.size());
   call.keys = {std::string(Keys::kInflight),
                std::string(Keys::kPersisted),
                std::string(Keys::kFillPositions),
                std::string(Keys::kRecentChangesExist),
                std::string(Keys::kAbsentMarkersExist),
                std::string(Keys::kCachedChanges),
-               std::string(Keys::kPreviousCachedChanges)};
-  call.args = {std::to_string(options_.absent_ttl.count()), std::to_string(keys_per_sku)};
+               std::string(Keys::kPreviousCachedChanges),
+               std::string(Keys::kEpoch)};
+  // An epoch is never empty: '' stands for none (fill.lua).
+  call.args = {std::to_string(options_.absent_ttl.count()), std::to_string(keys_per_sku),
+               epoch_before.value_or("")};
   for (const auto& input : inputs) {
     call.keys.push_back(keys_.Inventory(input.sku));
     if (!lean) {
@@ -255,13 +261,14 @@ std::span<const FillInput> CacheFiller::CallInputs(std::span<const FillInput> in
   return inputs.subspan(first, std::min(kSkusPerCall, inputs.size() - first));
 }
 
-std::vector<redis::Value> CacheFiller::RunFillCalls(std::span<const FillInput> inputs) {
+std::vector<redis::Value> CacheFiller::RunFillCalls(std::span<const FillInput> inputs,
+                                                    const Epoch& epoch_before) {
   const std::size_t call_count = (inputs.size() + kSkusPerCall - 1) / kSkusPerCall;
   auto conn = redis_.Acquire();
   const bool lean = MayBeLean(*conn, inputs);
   std::vector<redis::ScriptCall> calls;
   for (std::size_t call = 0; call < call_count; ++call) {
-    calls.push_back(FillCall(CallInputs(inputs, call), lean));
+    calls.push_back(FillCall(CallInputs(inputs, call), lean, epoch_before));
   }
   auto replies = scripts_.fill.RunMany(*conn, calls);
   if (!lean) {
@@ -273,7 +280,7 @@ std::vector<redis::Value> CacheFiller::RunFillCalls(std::span<const FillInput> i
   for (std::size_t call = 0; call < call_count; ++call) {
     if (replies[call].type == redis::Value::Type::kString && replies[call].str == "full") {
       refused.push_back(call);
-      calls.push_back(FillCall(CallInputs(inputs, call), false));
+      calls.push_back(FillCall(CallInputs(inputs, call), false, epoch_before));
     }
   }
   if (!calls.empty()) {
@@ -286,12 +293,13 @@ std::vector<redis::Value> CacheFiller::RunFillCalls(std::span<const FillInput> i
 }
 
 std::vector<FillResult> CacheFiller::Install(std::span<const FillInput> inputs,
-                                             std::chrono::steady_clock::time_point read_started) {
+                                             std::chrono::steady_clock::time_point read_started,
+                                             const Epoch& epoch_before) {
   std::vector<FillResult> results(inputs.size());
   if (inputs.empty() || TooOld(read_started)) {
     return results;  // all kRetry
   }
-  const auto replies = RunFillCalls(inputs);
+  const auto replies = RunFillCalls(inputs, epoch_before);
   for (std::size_t call = 0; call < replies.size(); ++call) {
     const auto call_inputs = CallInputs(inputs, call);
     ReadFillReply(replies[call], call_inputs,
@@ -300,41 +308,46 @@ std::vector<FillResult> CacheFiller::Install(std::span<const FillInput> inputs,
   return results;
 }
 
-std::vector<std::string> CacheFiller::PersistedCounts(redis::Connection& connection,
-                                                      std::span<const std::string> skus) {
-  std::vector<std::string> counts;
+PersistedBefore CacheFiller::PersistedCounts(redis::Connection& connection,
+                                             std::span<const std::string> skus) {
+  PersistedBefore before;
   if (skus.empty()) {
-    return counts;
+    return before;
   }
   redis::Args command{"HMGET", Keys::kPersisted};
   command.insert(command.end(), skus.begin(), skus.end());
-  auto replies = connection.Pipeline({AnnounceReadCommand(), command});
+  auto replies = connection.Pipeline({AnnounceReadCommand(), {"GET", Keys::kEpoch}, command});
   redis::ThrowIfError(replies[0], "SET");
-  for (const auto& count : replies[1].AsArray()) {
-    counts.push_back(count.AsOptionalString().value_or("0"));
+  redis::ThrowIfError(replies[1], "GET");
+  redis::ThrowIfError(replies[2], "HMGET");
+  before.epoch = replies[1].AsOptionalString();
+  for (const auto& count : replies[2].AsArray()) {
+    before.counts.push_back(count.AsOptionalString().value_or("0"));
   }
-  if (counts.size() != skus.size()) {
+  if (before.counts.size() != skus.size()) {
     throw PermanentError(
-        fmt::format("HMGET answered {} values for {} fields", counts.size(), skus.size()));
+        fmt::format("HMGET answered {} values for {} fields", before.counts.size(), skus.size()));
   }
-  return counts;
+  return before;
 }
 
-bool CacheFiller::AnnounceRead(redis::Connection& connection) {
-  auto replies = connection.Pipeline({AnnounceReadCommand(), {"EXISTS", Keys::kPersisted}});
+AnnouncedRead CacheFiller::AnnounceRead(redis::Connection& connection) {
+  auto replies = connection.Pipeline(
+      {AnnounceReadCommand(), {"EXISTS", Keys::kPersisted}, {"GET", Keys::kEpoch}});
   redis::ThrowIfError(replies[0], "SET");
   redis::ThrowIfError(replies[1], "EXISTS");
-  return replies[1].AsInteger() != 0;
+  redis::ThrowIfError(replies[2], "GET");
+  return {.any_persisted = replies[1].AsInteger() != 0, .epoch = replies[2].AsOptionalString()};
 }
 
 std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string> skus) {
   if (skus.empty()) {
     return {};
   }
-  std::vector<std::string> persisted_before;
+  PersistedBefore before;
   {
     auto conn = redis_.Acquire();
-    persisted_before = PersistedCounts(*conn, skus);
+    before = PersistedCounts(*conn, skus);
   }
   counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
   const auto started = std::chrono::steady_clock::now();
@@ -342,9 +355,9 @@ std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string>
   std::vector<FillInput> inputs;
   inputs.reserve(skus.size());
   for (std::size_t i = 0; i < skus.size(); ++i) {
-    inputs.push_back({skus[i], loaded[skus[i]], std::move(persisted_before[i])});
+    inputs.push_back({skus[i], loaded[skus[i]], std::move(before.counts[i])});
   }
-  return Install(inputs, started);
+  return Install(inputs, started, before.epoch);
 }
 
 std::map<std::string, std::int64_t> CacheFiller::FillMany(std::span<const std::string> skus) {

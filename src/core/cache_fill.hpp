@@ -47,6 +47,23 @@ struct FillResult {
   std::int64_t quantity = 0;  ///< for kCached and kFilled
 };
 
+/// Redis's data epoch (Keys::kEpoch) as read before a database read for fills; nullopt: Redis had
+/// none. fill.lua installs the read only while the epoch is the same: a Redis that lost its data
+/// meanwhile rebuilt the persisted counts the fill compares from 0 (ack.lua).
+using Epoch = std::optional<std::string>;
+
+/// What CacheFiller::AnnounceRead read, in the same round trip.
+struct AnnouncedRead {
+  bool any_persisted = false;  ///< whether any SKU has a persisted count
+  Epoch epoch;
+};
+
+/// What CacheFiller::PersistedCounts read, in one round trip.
+struct PersistedBefore {
+  std::vector<std::string> counts;  ///< per SKU, "0" for none
+  Epoch epoch;
+};
+
 /// A database read to install: the SKU's snapshot and its persisted count read before the read
 /// started (`kUnknownPersisted` if it was not read then: the fill then answers kRetry).
 struct FillInput {
@@ -78,22 +95,25 @@ class CacheFiller {
   /// Fills several SKUs with one batched database read; unknown SKUs are absent from the map.
   std::map<std::string, std::int64_t> FillMany(std::span<const std::string> skus);
 
-  /// Installs database reads that started at `read_started`, under fill.lua's rules, many SKUs
-  /// per script call in one round trip; results in input order. Reads older than
-  /// Keys::kFillReadMaxAge all answer kRetry without touching Redis.
+  /// Installs database reads that started at `read_started`, with Redis's epoch `epoch_before`
+  /// read before them, under fill.lua's rules, many SKUs per script call in one round trip;
+  /// results in input order. Reads older than Keys::kFillReadMaxAge all answer kRetry without
+  /// touching Redis, and so do all reads when the epoch changed.
   std::vector<FillResult> Install(std::span<const FillInput> inputs,
-                                  std::chrono::steady_clock::time_point read_started);
+                                  std::chrono::steady_clock::time_point read_started,
+                                  const Epoch& epoch_before);
   /// Reads the SKUs' persisted counts, then their rows in one database query, and installs them.
   /// Sets no negative-cache markers of its own accord (that is `FillOptions::absent_ttl`).
   std::vector<FillResult> LoadAndInstall(std::span<const std::string> skus);
-  /// The SKUs' persisted counts now ("0" for none), to pass as `FillInput::persisted_before`.
-  /// To call before a database read for fills: also sets Keys::kFillReadsActive, in the same
-  /// round trip.
-  static std::vector<std::string> PersistedCounts(redis::Connection& connection,
-                                                  std::span<const std::string> skus);
+  /// The SKUs' persisted counts now ("0" for none), to pass as `FillInput::persisted_before`,
+  /// and the epoch, to pass to Install (for no SKUs, nothing). To call before a database read for
+  /// fills: also sets Keys::kFillReadsActive, in the same round trip.
+  static PersistedBefore PersistedCounts(redis::Connection& connection,
+                                         std::span<const std::string> skus);
   /// To call before a database read for fills: sets Keys::kFillReadsActive, and answers whether
-  /// any SKU has a persisted count now (if not, every SKU's is "0").
-  static bool AnnounceRead(redis::Connection& connection);
+  /// any SKU has a persisted count now (if not, every SKU's is "0") and the epoch, to pass to
+  /// Install.
+  static AnnouncedRead AnnounceRead(redis::Connection& connection);
 
   /// Stands for a persisted count that was not read before the database read.
   static constexpr std::string_view kUnknownPersisted = "?";
@@ -112,14 +132,16 @@ class CacheFiller {
                                                      const std::string& token);
   /// One fill.lua call for `inputs` (at most kSkusPerCall); a lean one passes only the inventory
   /// keys (fill.lua's header).
-  [[nodiscard]] redis::ScriptCall FillCall(std::span<const FillInput> inputs, bool lean) const;
+  [[nodiscard]] redis::ScriptCall FillCall(std::span<const FillInput> inputs, bool lean,
+                                           const Epoch& epoch_before) const;
   /// Whether a fill of `inputs` may try lean calls: many SKUs, all with a database row, and
   /// neither recent changes nor absent markers in Redis now (fill.lua checks again).
   static bool MayBeLean(redis::Connection& connection, std::span<const FillInput> inputs);
   /// The `call`th kSkusPerCall-sized slice of `inputs`.
   static std::span<const FillInput> CallInputs(std::span<const FillInput> inputs, std::size_t call);
   /// fill.lua's replies for `inputs`, kSkusPerCall SKUs per call, lean where it may be.
-  std::vector<redis::Value> RunFillCalls(std::span<const FillInput> inputs);
+  std::vector<redis::Value> RunFillCalls(std::span<const FillInput> inputs,
+                                         const Epoch& epoch_before);
   /// True if a database read that started then may predate forgotten syncer changes.
   static bool TooOld(std::chrono::steady_clock::time_point read_started);
   /// Cached/filled → quantity, absent → nullopt, inflight/retry → try again (nullopt).

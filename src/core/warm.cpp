@@ -23,6 +23,7 @@ struct Warmer::Page {
   std::vector<std::string> skus;
   std::vector<FillInput> inputs;
   std::chrono::steady_clock::time_point read_started;
+  Epoch epoch_before;  ///< read before the page, no later than its persisted counts
   bool last = false;
 };
 
@@ -30,23 +31,25 @@ Warmer::Warmer(redis::Pool& redis, db::Store& store, CacheFiller& filler, WarmOp
     : redis_(redis), store_(store), filler_(filler), options_(options) {}
 
 Warmer::Page Warmer::ReadPage(const std::string& after) {
-  // fill.lua needs each SKU's persisted count from before the database read. While no SKU has
-  // one (a warm into an emptied Redis before any event is persisted), each is "0". Otherwise the
-  // page's SKUs, known only from the read itself, are listed first (a cheap index-only scan) and
-  // their counts read; a SKU inserted between list and read has no count and is read again
-  // (kUnknownPersisted).
+  // fill.lua needs Redis's epoch (read with the announcement) and each SKU's persisted count from
+  // before the database read. While no SKU has one (a warm into an emptied Redis before any event
+  // is persisted), each is "0". Otherwise the page's SKUs, known only from the read itself, are
+  // listed first (a cheap index-only scan) and their counts read; a SKU inserted between list and
+  // read has no count and is read again (kUnknownPersisted).
   std::vector<std::string> listed;
   std::vector<std::string> persisted;
-  bool any_persisted = false;
+  AnnouncedRead announced;
   {
     auto conn = redis_.Acquire();
-    any_persisted = CacheFiller::AnnounceRead(*conn);
-    if (any_persisted) {
+    announced = CacheFiller::AnnounceRead(*conn);
+    if (announced.any_persisted) {
       listed = store_.ListSkus(after, options_.page_size);
-      persisted = CacheFiller::PersistedCounts(*conn, listed);
+      persisted = CacheFiller::PersistedCounts(*conn, listed).counts;
     }
   }
+  const bool any_persisted = announced.any_persisted;
   Page page;
+  page.epoch_before = std::move(announced.epoch);
   page.read_started = std::chrono::steady_clock::now();
   auto rows = store_.LoadStockPage(after, options_.page_size);
   page.last = rows.size() < options_.page_size;
@@ -149,7 +152,8 @@ WarmCounts Warmer::WarmAll(const WarmProgress& progress) {
                         [this, after = page.skus.back()] { return ReadPage(after); });
     }
     installs.push_back(std::async(std::launch::async, [this, page = std::move(page)] {
-      return std::pair(page.skus, filler_.Install(page.inputs, page.read_started));
+      return std::pair(page.skus,
+                       filler_.Install(page.inputs, page.read_started, page.epoch_before));
     }));
     if (installs.size() >= kInstallsAtOnce) {
       tally_oldest();

@@ -582,6 +582,11 @@ void Persister::Acknowledge(const std::vector<Entry>& entries, const std::string
   }
   auto conn = redis_.Acquire();
   auto reply = scripts_.ack.Run(*conn, call);
+  for (const auto& repair : reply.At(2).AsArray()) {
+    counters_.redis_repairs.fetch_add(1);
+    spdlog::warn("persister {}: a value in Redis could not be updated and was replaced: {}",
+                 options_.consumer, repair.AsString());
+  }
   if (reply.At(1).AsInteger() == 1) {
     spdlog::warn(
         "persister {}: Redis lost its data while a batch was being persisted; the stock keys of "

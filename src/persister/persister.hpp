@@ -87,6 +87,9 @@ struct PersisterCounters {
   std::atomic<std::int64_t> late_replays{0};  ///< ids accepted again after the retention window
   /// Times Redis was found to have lost writes the database has (see CheckForLostWrites).
   std::atomic<std::int64_t> lost_redis_writes{0};
+  /// Values in Redis an acknowledgement could not update (a stock quantity or a count that is not
+  /// an integer) and replaced instead (see ack.lua).
+  std::atomic<std::int64_t> redis_repairs{0};
 };
 
 /// Drains the Redis event stream into the database: batches of up to N events or T ms, each in

@@ -549,9 +549,10 @@ TEST_F(CdcTest, AFillReadsAgainWhenANotedUpdateIsNewerThanItsRead) {
         .keys = {std::string(Keys::kInflight), std::string(Keys::kPersisted),
                  std::string(Keys::kFillPositions), std::string(Keys::kRecentChangesExist),
                  std::string(Keys::kAbsentMarkersExist), std::string(Keys::kCachedChanges),
-                 std::string(Keys::kPreviousCachedChanges), "inventory:A", Keys::Absent("A"),
-                 Keys::RecentChanges("A")},
-        .args = {"0", "3", "A", "100", "1", "0", std::to_string(seq)}};
+                 std::string(Keys::kPreviousCachedChanges), std::string(Keys::kEpoch),
+                 "inventory:A", Keys::Absent("A"), Keys::RecentChanges("A")},
+        .args = {"0", "3", Redis({"GET", Keys::kEpoch}).AsOptionalString().value_or(""), "A", "100",
+                 "1", "0", std::to_string(seq)}};
     auto conn = pool().Acquire();
     return stock().scripts().fill.Run(*conn, call).At(0).AsString();
   };

@@ -218,6 +218,16 @@ class PersisterTest : public ServersTest {
                : SqlInt("SELECT count(*) FROM invsync_ledger WHERE event_id IN (" + list + ")");
   }
 
+  /// Runs `persister` until no event is unpersisted or counted in flight; whether that happened.
+  bool RunUntilSettled(persister::Persister& persister) {
+    std::jthread running([&](const std::stop_token& stop) { persister.Run(stop); });
+    return WaitFor(
+        [&] {
+          return Unpersisted() == 0 && Redis({"HLEN", Keys::kInflight}).AsInteger() == 0;
+        },
+        30s);
+  }
+
   persister::StreamLag Lag() {
     auto conn = pool().Acquire();
     return persister::ReadLag(*conn, stock().scripts());
@@ -735,6 +745,48 @@ TEST_F(PersisterTest, SameEventTwiceInOneBatchIsAppliedOnce) {
   EXPECT_EQ(DatabaseQuantity("sku-a"), 96);
   EXPECT_EQ(DatabaseQuantity("sku-b"), 48);
   EXPECT_EQ(LedgerRows(), 5);
+}
+
+// Redis does not roll a script back when a command in it fails. A compensation the
+// acknowledgement cannot apply (a stock quantity set by hand to something that is not an integer)
+// must not leave the entry acknowledged with its SKU's counts never moved: counted in flight for
+// ever, the SKU could never be loaded again.
+TEST_F(PersisterTest, ALateReplayOwedToACorruptStockKeyIsAcknowledgedWholeAndTheKeyReloaded) {
+  ASSERT_EQ(stock().Set("A", 10, "seed").status, core::StockStatus::kOk);
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 3}}).status, core::StockStatus::kOk);
+  Drain();
+  Redis({"DEL", Keys::Order("o1")});  // what expiry of the idempotency record does
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 3}}).status, core::StockStatus::kOk);  // owed back
+  Redis({"HSET", "inventory:A", "quantity", "abc"});
+
+  persister::Persister persister(pool(), store(), persister_options);
+  ASSERT_TRUE(RunUntilSettled(persister))
+      << "A in flight: " << Redis({"HGET", Keys::kInflight, "A"}).Describe();
+  EXPECT_EQ(Redis({"HGET", Keys::kPersisted, "A"}).AsString(), "3");  // set, o1, its replay
+  EXPECT_EQ(persister.counters().redis_repairs.load(), 1);
+  EXPECT_EQ(stock().Get("A").quantity, 7);
+  EXPECT_EQ(RedisQuantity("A"), 7);
+  EXPECT_EQ(DatabaseQuantity("A"), 7);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'o1'"), 1);
+}
+
+// The same for the SKU's own counts: an in-flight count that is not an integer is removed, and a
+// persisted count restarts at a value no fill can have read before.
+TEST_F(PersisterTest, CorruptCountsOfASkuAreReplacedWhenItsEventsAreAcknowledged) {
+  ASSERT_EQ(stock().Set("A", 10, "seed").status, core::StockStatus::kOk);
+  Redis({"HSET", Keys::kInflight, "A", "x"});
+  Redis({"HSET", Keys::kPersisted, "A", "y"});
+
+  persister::Persister persister(pool(), store(), persister_options);
+  ASSERT_TRUE(RunUntilSettled(persister))
+      << "A in flight: " << Redis({"HGET", Keys::kInflight, "A"}).Describe();
+  EXPECT_EQ(persister.counters().redis_repairs.load(), 2);
+  const auto persisted = Redis({"HGET", Keys::kPersisted, "A"}).AsOptionalInteger();
+  ASSERT_TRUE(persisted.has_value());
+  EXPECT_GT(*persisted, 1'000'000'000'000'000);  // Redis's clock in microseconds
+  Redis({"DEL", "inventory:A"});
+  EXPECT_EQ(stock().Get("A").quantity, 10);
+  EXPECT_EQ(DatabaseQuantity("A"), 10);
 }
 
 TEST_F(PersisterTest, ConsumersOfGoneProcessesAreForgottenButNotThoseWithPendingEvents) {

@@ -2,10 +2,13 @@
 // restocks and sets, their idempotency, and the fill races of ARCHITECTURE.md.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "common/error.hpp"
+#include "core/keys.hpp"
 #include "counting_store.hpp"
 #include "process.hpp"
 #include "servers.hpp"
@@ -440,6 +443,46 @@ TEST_F(StockTest, FillDiscardsADatabaseReadOvertakenByPersistedEvents) {
   EXPECT_EQ(service->Get("A").quantity, 99);
   EXPECT_TRUE(interfered);
   EXPECT_EQ(slow.reads.load(), 2);  // the first read was discarded
+}
+
+// A fill must not install a value read before Redis lost its data. Between our database read
+// (A at 99, persisted count 1) and our install, another process sells one unit, a persister
+// commits it, Redis loses everything, and the persister's acknowledgement rebuilds A's persisted
+// count from 0: back at 1, the count we read, while our read lacks the sale.
+TEST_F(StockTest, FillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
+  SeedDatabase("A", 100);
+  ASSERT_EQ(stock().Deduct("o0", {{"A", 1}}).status, StockStatus::kOk);
+  Drain();
+  ASSERT_EQ(Redis({"HGET", core::Keys::kPersisted, "A"}).AsString(), "1");
+  Redis({"DEL", "inventory:A"});
+  CountingStore slow(store());
+  auto service = NewService(slow);
+  bool interfered = false;
+  slow.after_read = [&] {
+    if (interfered) {
+      return;
+    }
+    interfered = true;
+    // The other process cannot take the fill lock (we hold it): emulate its fill directly.
+    Redis({"HSET", "inventory:A", "product_id", "A", "quantity", "99"});
+    auto other = NewService(store());
+    ASSERT_EQ(other->Deduct("o1", {{"A", 1}}).status, StockStatus::kOk);
+    auto lose_data = [&](persister::FaultPoint at, std::span<const db::StockEvent> /*events*/) {
+      if (at == persister::FaultPoint::kAfterCommit) {
+        Redis({"FLUSHALL"});
+      }
+    };
+    persister::Persister persister(pool(), store(), persister_options, lose_data);
+    ASSERT_EQ(persister.RunOnce(std::chrono::seconds(1)), 1U);
+    ASSERT_EQ(DatabaseQuantity("A"), 98);
+    ASSERT_EQ(Redis({"HGET", core::Keys::kPersisted, "A"}).AsString(), "1") << "not rebuilt";
+  };
+  EXPECT_EQ(service->Get("A").quantity, 98);
+  EXPECT_TRUE(interfered);
+  EXPECT_EQ(slow.reads.load(), 2);  // the first read was discarded
+  Drain();
+  EXPECT_EQ(RedisQuantity("A"), 98);
+  EXPECT_EQ(DatabaseQuantity("A"), 98);
 }
 
 }  // namespace

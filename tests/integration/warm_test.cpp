@@ -283,8 +283,10 @@ TEST_F(WarmTest, ALeanFillCallChangesNothingWhileRecentChangesMayExist) {
                std::string(core::Keys::kRecentChangesExist),
                std::string(core::Keys::kAbsentMarkersExist),
                std::string(core::Keys::kCachedChanges),
-               std::string(core::Keys::kPreviousCachedChanges), "inventory:A"},
-      .args = {"0", "1", "A", "5"}};
+               std::string(core::Keys::kPreviousCachedChanges), std::string(core::Keys::kEpoch),
+               "inventory:A"},
+      .args = {"0", "1", Redis({"GET", core::Keys::kEpoch}).AsOptionalString().value_or(""), "A",
+               "5"}};
   Redis({"SET", core::Keys::kRecentChangesExist, "1", "PX", "60000"});
   auto conn = pool().Acquire();
   auto refused = stock().scripts().fill.Run(*conn, lean);
