@@ -1,6 +1,7 @@
 #include "api/handlers.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <iterator>
@@ -17,6 +18,7 @@
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "persister/persister.hpp"
+#include "syncer/syncer.hpp"
 
 namespace invsync::api {
 
@@ -72,6 +74,14 @@ void AppendJsonString(std::string& out, std::string_view text) {
     out += c;
   }
   out += '"';
+}
+
+// A syncer whose cursor belongs to another database's history (a restored database) applies no
+// database-side change to Redis, but orders are still served correctly: the probes stay 200, and
+// their bodies say so and name the way out.
+void AddSyncerProblem(json& body, const std::string& problem) {
+  body["status"] = "degraded";
+  body["syncer"] = {{"problem", problem}, {"fix", "invsync reconcile --repair --reset-cursor"}};
 }
 
 // Maps a refused order operation to its status and error body.
@@ -247,7 +257,7 @@ Response Handlers::Dispatch(const Request& request) {
 Response Handlers::Run(Call& call, const Request& request) {
   switch (call.match.route) {
     case Route::kHealthz:
-      return JsonResponse(200, {{"status", "ok"}});
+      return Healthy();
     case Route::kMetrics:
       return Response{
           .status = 200, .body = metrics_.Render(), .content_type = "text/plain; version=0.0.4"};
@@ -350,6 +360,16 @@ Response Handlers::Status() {
   return JsonResponse(200, StatusDocument(redis_, store_, stock_.scripts()));
 }
 
+Response Handlers::Healthy() const {
+  json body = {{"status", "ok"}};
+  if (options_.syncer_problem) {
+    if (auto problem = options_.syncer_problem()) {
+      AddSyncerProblem(body, *problem);
+    }
+  }
+  return JsonResponse(200, body);
+}
+
 Response Handlers::Ready() {
   std::string redis_problem;
   try {
@@ -360,7 +380,11 @@ Response Handlers::Ready() {
   }
   const bool database_ok = store_.Ping();
   if (redis_problem.empty() && database_ok) {
-    return JsonResponse(200, {{"status", "ready"}, {"redis", "ok"}, {"database", "ok"}});
+    json body = {{"status", "ready"}, {"redis", "ok"}, {"database", "ok"}};
+    if (auto problem = SyncerProblem()) {
+      AddSyncerProblem(body, *problem);
+    }
+    return JsonResponse(200, body);
   }
   auto response =
       ErrorWith(503, "not_ready",
@@ -370,6 +394,30 @@ Response Handlers::Ready() {
                  {"database", database_ok ? "ok" : "unreachable"}});
   response.headers["Retry-After"] = "1";
   return response;
+}
+
+std::optional<std::string> Handlers::SyncerProblem() {
+  if (options_.syncer_problem) {
+    if (auto problem = options_.syncer_problem()) {
+      return problem;
+    }
+  }
+  try {
+    syncer::SyncState state;
+    {
+      auto conn = redis_.Acquire();
+      state = syncer::ReadSyncState(*conn);
+    }
+    if (state.cursor == db::OutboxPosition{}) {
+      return std::nullopt;  // no cursor yet: it belongs to any database
+    }
+    return syncer::CursorMismatch(state, store_.ReadOutboxOrigin(state.cursor));
+  } catch (const Error& error) {
+    // Both sides just answered: a failure here is the syncer's own (a malformed cursor, which
+    // the syncer logs), not a reason to take this process out of the load balancer.
+    spdlog::debug("readyz: the syncer's cursor could not be checked: {}", error.what());
+    return std::nullopt;
+  }
 }
 
 }  // namespace invsync::api

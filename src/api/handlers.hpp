@@ -47,6 +47,9 @@ struct HandlerOptions {
   std::size_t body_limit = std::size_t{64} * 1024;
   Authenticator auth;            ///< no tokens: every route is open
   bool protect_metrics = false;  ///< with tokens, /metrics needs role read
+  /// The problem this process's syncer found, kept in its memory (syncer::Syncer::Problem), for
+  /// /healthz and /readyz; empty when the process runs no syncer.
+  std::function<std::optional<std::string>()> syncer_problem;
 };
 
 /// Routes requests of the v1 contract (docs/api.md) to the stock service and turns every outcome
@@ -85,7 +88,12 @@ class Handlers {
   static Response OrderJsonResponse(const core::OrderResult& result);
   Response Cancel(const std::string& order_id);
   Response Status();
+  /// Liveness: 200; names a syncer problem this process knows of without a round trip.
+  Response Healthy() const;
   Response Ready();
+  /// Why the syncer applies nothing, if it does not: as this process's syncer knows it, or else
+  /// checked against Redis and the database (the syncer may run in another process).
+  std::optional<std::string> SyncerProblem();
 
   core::StockService& stock_;
   db::Store& store_;

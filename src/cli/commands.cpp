@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -691,6 +692,15 @@ void RaiseOpenFileLimit() {
   }
 }
 
+// What the probes show of this process's syncer (none: nothing).
+std::function<std::optional<std::string>()> SyncerProblemSource(
+    const std::optional<SyncerThread>& syncer) {
+  if (!syncer) {
+    return {};
+  }
+  return [&running = syncer->syncer()] { return running.Problem(); };
+}
+
 }  // namespace
 
 int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
@@ -716,7 +726,8 @@ int Serve(Parts& parts, const std::stop_token& stop, const Output& output) {
                          {.max_many_skus = static_cast<std::size_t>(settings.server_max_many_skus),
                           .body_limit = static_cast<std::size_t>(settings.server_body_limit),
                           .auth = api::Authenticator(tokens),
-                          .protect_metrics = settings.server_protect_metrics});
+                          .protect_metrics = settings.server_protect_metrics,
+                          .syncer_problem = SyncerProblemSource(syncer)});
   if (tokens.empty() && !settings.server_listen.starts_with("127.") &&
       !settings.server_listen.starts_with("[::1]")) {
     spdlog::warn(

@@ -68,6 +68,7 @@ redis::ScriptCall OrderCall(const Keys& keys, std::string_view order_id,
 
 StockService::StockService(redis::Pool& redis, db::Store& store, Keys keys, StockOptions options)
     : redis_(redis),
+      store_(store),
       keys_(std::move(keys)),
       options_(options),
       filler_(redis, store, keys_, scripts_, options_.fill, counters_) {}
@@ -342,17 +343,12 @@ StockResult StockService::Set(std::string_view sku, std::int64_t quantity,
 StockResult StockService::Adjust(std::string_view kind, std::string_view sku, std::int64_t quantity,
                                  std::string_view request_id) {
   StockResult result{.sku = std::string(sku)};
-  bool may_create = false;
+  std::optional<CreationRead> creation;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     redis::Value reply;
     {
       auto conn = redis_.Acquire();
-      reply = scripts_.adjust.Run(
-          *conn, {{Keys::Request(request_id), std::string(Keys::kEvents),
-                   std::string(Keys::kInflight), keys_.Inventory(sku), Keys::Absent(sku)},
-                  {std::string(request_id), std::string(kind), std::string(sku),
-                   std::to_string(quantity), std::to_string(options_.idempotency_retention.count()),
-                   may_create ? "1" : "0", std::to_string(kMaxStock)}});
+      reply = scripts_.adjust.Run(*conn, AdjustCall(kind, sku, quantity, request_id, creation));
     }
     const std::string& outcome = reply.At(0).AsString();
     if (outcome == "ok" || outcome == "replay") {
@@ -377,16 +373,57 @@ StockResult StockService::Adjust(std::string_view kind, std::string_view sku, st
                       kind, quantity, sku, current, current + quantity, kMaxStock)};
       return result;
     }
-    // "not_cached": load it; a SKU the database lacks can be created by a set, not a restock.
+    // "not_cached", or "stale" (the database may have the SKU since the read that found none):
+    // load it; a SKU the database lacks can be created by a set, not a restock.
+    creation.reset();
     if (!filler_.Fill(result.sku)) {
       if (kind != "set") {
         result.status = StockStatus::kUnknownSku;
         return result;
       }
-      may_create = true;
+      creation = ReadForCreation(result.sku);
     }
   }
   throw TransientError(fmt::format("{} of \"{}\": stock key kept vanishing; retry", kind, sku));
+}
+
+redis::ScriptCall StockService::AdjustCall(std::string_view kind, std::string_view sku,
+                                           std::int64_t quantity, std::string_view request_id,
+                                           const std::optional<CreationRead>& creation) const {
+  // A read older than a fill would install may predate changes the syncer no longer remembers.
+  const bool may_create =
+      creation && std::chrono::steady_clock::now() - creation->started <= Keys::kFillReadMaxAge;
+  redis::ScriptCall call{
+      .keys = {Keys::Request(request_id), std::string(Keys::kEvents), std::string(Keys::kInflight),
+               keys_.Inventory(sku), Keys::Absent(sku), std::string(Keys::kPersisted),
+               Keys::RecentChanges(sku), std::string(Keys::kFillPositions)},
+      .args = {std::string(request_id), std::string(kind), std::string(sku),
+               std::to_string(quantity), std::to_string(options_.idempotency_retention.count()),
+               may_create ? "1" : "0", std::to_string(kMaxStock)}};
+  if (may_create) {
+    call.args.push_back(creation->persisted_before);
+    call.args.push_back(std::to_string(creation->change_seq));
+  }
+  return call;
+}
+
+std::optional<StockService::CreationRead> StockService::ReadForCreation(const std::string& sku) {
+  CreationRead read;
+  {
+    auto conn = redis_.Acquire();
+    read.persisted_before = CacheFiller::PersistedCounts(*conn, std::span(&sku, 1)).front();
+  }
+  counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
+  read.started = std::chrono::steady_clock::now();
+  auto snapshot = store_.LoadStock(sku);
+  if (snapshot.quantity) {
+    // Inserted since the fill's read. If this cannot be installed yet, the next fill reads again.
+    const FillInput input{sku, snapshot, std::move(read.persisted_before)};
+    (void)filler_.Install(std::span(&input, 1), read.started);
+    return std::nullopt;
+  }
+  read.change_seq = snapshot.change_seq;
+  return read;
 }
 
 }  // namespace invsync::core

@@ -80,12 +80,27 @@ class StockService {
   [[nodiscard]] Scripts& scripts() { return scripts_; }
 
  private:
+  /// A database read that found no row for a SKU, which a set may then create (adjust.lua).
+  struct CreationRead {
+    std::string persisted_before;  ///< the SKU's persisted count read before the read
+    std::int64_t change_seq = 0;   ///< db::StockSnapshot::change_seq
+    std::chrono::steady_clock::time_point started;
+  };
+
   /// Loads the SKUs a script reported as not cached; the first the database lacks, if any.
   std::optional<std::string> LoadMissing(const redis::Value& not_cached);
   StockResult Adjust(std::string_view kind, std::string_view sku, std::int64_t quantity,
                      std::string_view request_id);
+  /// adjust.lua's call; with `creation` (still young enough), the SKU may be created.
+  [[nodiscard]] redis::ScriptCall AdjustCall(std::string_view kind, std::string_view sku,
+                                             std::int64_t quantity, std::string_view request_id,
+                                             const std::optional<CreationRead>& creation) const;
+  /// Reads a SKU the cache fill found absent once more, the way a fill reads, for a set to create
+  /// it; nullopt if the database has the row now (installed like a fill, when still safe).
+  std::optional<CreationRead> ReadForCreation(const std::string& sku);
 
   redis::Pool& redis_;
+  db::Store& store_;
   Keys keys_;
   StockOptions options_;
   Scripts scripts_;

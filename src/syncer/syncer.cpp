@@ -175,11 +175,23 @@ void Syncer::Lead(db::ChangeFeed& feed, const std::stop_token& stop) {
 
 void Syncer::ReportMismatch(const CursorMismatchError& error) {
   counters_.errors.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(problem_mutex_);
+    problem_ = error.what();
+  }
   const auto now = std::chrono::steady_clock::now();
   if (!counters_.cursor_mismatch.exchange(true) || now - last_mismatch_log_ >= kMismatchLogEvery) {
     last_mismatch_log_ = now;
     spdlog::error("syncer {}: {}", options_.name, error.what());
   }
+}
+
+std::optional<std::string> Syncer::Problem() const {
+  if (!counters_.cursor_mismatch.load()) {
+    return std::nullopt;
+  }
+  std::lock_guard lock(problem_mutex_);
+  return problem_;
 }
 
 db::OutboxPosition Syncer::ReadCheckedCursor() {

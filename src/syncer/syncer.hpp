@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -114,6 +115,10 @@ class Syncer {
 
   [[nodiscard]] const SyncerCounters& counters() const { return counters_; }
   [[nodiscard]] const std::string& name() const { return options_.name; }
+  /// Why this syncer applies nothing (its cursor belongs to another database: CursorMismatch), as
+  /// it last found while leading, with what to do; nullopt if it found no such problem. Kept in
+  /// memory: cheap enough for every health probe. Thread-safe.
+  [[nodiscard]] std::optional<std::string> Problem() const;
 
  private:
   void Lead(db::ChangeFeed& feed, const std::stop_token& stop);
@@ -136,6 +141,8 @@ class Syncer {
   std::chrono::steady_clock::time_point last_prune_{};
   std::chrono::steady_clock::time_point last_announce_{};
   std::chrono::steady_clock::time_point last_mismatch_log_{};
+  mutable std::mutex problem_mutex_;
+  std::string problem_;  ///< the last mismatch found; read while counters_.cursor_mismatch is set
 };
 
 }  // namespace invsync::syncer

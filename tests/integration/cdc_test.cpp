@@ -439,6 +439,51 @@ TEST_F(CdcTest, AChangeAppliedDuringAFillIsNotLost) {
   EXPECT_EQ(RedisQuantity("A"), 107);
 }
 
+// A set that creates a SKU, raced by a back office inserting the same SKU: the INSERT commits and
+// the syncer applies it (the SKU is not cached: it is only remembered) after a database read that
+// found no row, before the set's script runs. The set comes last and means "the stock is now 5":
+// Redis and the database end at 5, not at the INSERT's 55 plus the set's 5.
+class CdcCreateTest : public CdcTest {
+ protected:
+  /// Sets "NEW" to 5 with the race above right after the `read`th database read of the set's
+  /// service (1: the cache fill's, 2: the read for the creation); checks both sides once drained.
+  void SetRacedByABackOfficeInsertAfterRead(int read) {
+    CountingStore counting(store());
+    auto service = NewService(counting);
+    syncer::Syncer syncer(pool(), store(), SyncerOptions());
+    bool inserted = false;
+    counting.after_read = [&] {
+      if (counting.reads.load() == read && !std::exchange(inserted, true)) {
+        Insert("NEW", 55);
+        EXPECT_EQ(syncer.RunOnce().applied, 1U);
+        EXPECT_EQ(RedisQuantity("NEW"), std::nullopt);
+      }
+    };
+    auto result = service->Set("NEW", 5, "set-new");
+    ASSERT_TRUE(inserted);
+    ASSERT_EQ(result.status, core::StockStatus::kOk);
+    EXPECT_EQ(result.quantity, 5);
+    Drain();
+    syncer.RunOnce();
+    EXPECT_EQ(RedisQuantity("NEW"), 5);
+    EXPECT_EQ(DatabaseQuantity("NEW"), 5);
+    EXPECT_EQ(Unapplied(), 0);
+  }
+};
+
+TEST_F(CdcCreateTest, ASetDoesNotCreateASkuABackOfficeInsertedAfterItsReadFoundNone) {
+  SetRacedByABackOfficeInsertAfterRead(2);
+}
+
+TEST_F(CdcCreateTest, ASetDoesNotCreateASkuInsertedAfterItsReadWithNegativeCachingOff) {
+  stock_options.fill.absent_ttl = 0ms;  // no absent marker for the INSERT to clear
+  SetRacedByABackOfficeInsertAfterRead(2);
+}
+
+TEST_F(CdcCreateTest, ASetAppliesToASkuInsertedBetweenTheFillsReadAndItsInstall) {
+  SetRacedByABackOfficeInsertAfterRead(1);
+}
+
 // A change to a cached SKU goes into its key only. While a fill's database read may be in flight,
 // its id is also noted under its SKU (a fill whose read predates it then reads again); otherwise no
 // fill can install a read older than the change, and nothing is kept (nor expires later). Changes

@@ -20,6 +20,7 @@
 #include "http_client.hpp"
 #include "process.hpp"
 #include "servers.hpp"
+#include "syncer/syncer.hpp"
 
 namespace invsync::testing {
 namespace {
@@ -640,6 +641,67 @@ TEST_F(HttpTest, ReadyzIsReadyWhenBothSidesAnswer) {
   auto reply = Call("GET", "/readyz");
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.json(), json::parse(R"({"status":"ready","redis":"ok","database":"ok"})"));
+}
+
+// A syncer whose cursor belongs to another database's history applies no back-office change to
+// Redis, but orders are still served correctly: the probes stay 200 and their bodies name the
+// problem and the command that fixes it.
+void ExpectNamesTheCursorMismatch(json body) {  // a copy: operator[] may add what is missing
+  EXPECT_EQ(body["status"], "degraded") << body;
+  ASSERT_TRUE(body["syncer"]["problem"].is_string()) << body;
+  EXPECT_NE(body["syncer"]["problem"].get<std::string>().find("another-database"),
+            std::string::npos)
+      << body;
+  EXPECT_EQ(body["syncer"]["fix"], "invsync reconcile --repair --reset-cursor") << body;
+}
+
+// /readyz checks the cursor against the database itself: every instance says so, whichever one
+// runs the active syncer (here none does).
+TEST_F(HttpTest, ReadyzStaysReadyButNamesACursorThatDoesNotBelongToTheDatabase) {
+  Seed("A", 10);
+  Redis({"SET", "invsync:outbox:cursor", "0:1"});
+  Redis({"SET", "invsync:outbox:database", "another-database"});
+  auto reply = Call("GET", "/readyz");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto body = reply.json();
+  EXPECT_EQ(body["redis"], "ok");
+  EXPECT_EQ(body["database"], "ok");
+  ExpectNamesTheCursorMismatch(body);
+  {
+    auto conn = pool().Acquire();
+    syncer::ResetCursor(*conn, store());
+  }
+  reply = Call("GET", "/readyz");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.json(), json::parse(R"({"status":"ready","redis":"ok","database":"ok"})"));
+}
+
+// /healthz shows what this process's syncer found, from memory (no round trip per probe); once an
+// operator has reset the cursor, the syncer resumes and /healthz is plain ok again.
+TEST_F(HttpTest, HealthzStaysOkButNamesTheCursorMismatchItsSyncerFound) {
+  Seed("A", 10);
+  Redis({"SET", "invsync:outbox:cursor", "0:1"});
+  Redis({"SET", "invsync:outbox:database", "another-database"});
+  auto& syncer = Keep(std::make_unique<syncer::Syncer>(
+      pool(), store(), syncer::SyncerOptions{.poll = 100ms, .max_backoff = 200ms}));
+  api::HandlerOptions options;
+  options.syncer_problem = [&syncer] { return syncer.Problem(); };
+  HttpClient client(Serve(stock(), store(), pool(), TestServerOptions(), options));
+  std::jthread running([&syncer](const std::stop_token& stop) { syncer.Run(stop); });
+  auto healthz = [&] {
+    auto reply = client.Send("GET", "/healthz");
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    return reply.json();
+  };
+  json body;
+  ASSERT_TRUE(WaitFor([&] { return (body = healthz()).contains("syncer"); }, 30s)) << body;
+  ExpectNamesTheCursorMismatch(body);
+  {
+    auto conn = pool().Acquire();
+    syncer::ResetCursor(*conn, store());
+  }
+  ASSERT_TRUE(WaitFor([&] { return (body = healthz()) == json::parse(R"({"status":"ok"})"); }, 30s))
+      << body;
 }
 
 // A client chooses the method: unknown ones share one label, so they cannot add series without end.
