@@ -1,10 +1,12 @@
 -- Restock (add) or set (absolute) one SKU, once per request id, recorded as a delta.
 -- KEYS: 1 request record, 2 event stream, 3 in-flight counts, 4 inventory hash, 5 absent marker,
---       6 persisted counts, 7 recent changes of the SKU (apply_changes.lua), 8 fill positions
+--       6 persisted counts, 7 recent changes of the SKU (apply_changes.lua), 8 fill positions,
+--       9 Redis's data epoch
 -- ARGV: 1 request id, 2 kind ('restock' | 'set'), 3 sku, 4 quantity, 5 retention in ms,
 --       6 '1' if the SKU may be created (a database read found no row for it), 7 largest stock
 --       allowed; with '1': 8 the SKU's persisted count read before that database read, 9 the read's
---       change seq (highest outbox id of the SKU it included)
+--       change seq (highest outbox id of the SKU it included), 10 the epoch read with that count
+--       ('' for none)
 -- Replies: {'ok', quantity, delta, stream id} | {'replay', quantity} | {'conflict'}
 --          | {'not_cached'} | {'stale'} | {'corrupt', value} | {'too_large', current quantity}
 --
@@ -13,14 +15,14 @@
 -- read would otherwise be counted twice: the row's quantity plus the set's delta. So the creation
 -- follows fill.lua's rule for a read that found no row and answers 'stale' (changing nothing; the
 -- caller reads again) when the SKU has events not yet persisted, when events were persisted since
--- the read (the persister may have created the row), or when the syncer remembers a change after
--- the read. The syncer remembers every insert and every change to a SKU that is not cached;
+-- the read (the persister may have created the row), when Redis lost its data since (the counts
+-- compared restarted from 0: fill.lua), or when the syncer remembers a change after the read. The syncer remembers every insert and every change to a SKU that is not cached;
 -- an update to a cached SKU it does not remember needs a row, hence an insert after the read,
 -- remembered. Like a fill, the creation records the read's change seq as the SKU's fill position,
 -- so that the syncer does not apply the changes the read included (a delete) to the new key.
 local request_key, stream_key, inflight_key, inventory_key, absent_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local persisted_key, recent_key, fillpos_key = KEYS[6], KEYS[7], KEYS[8]
+local persisted_key, recent_key, fillpos_key, epoch_key = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local request_id, kind, sku, quantity, retention_ms, may_create, max_stock =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 
@@ -33,8 +35,9 @@ if first[1] then
 end
 
 -- Whether the database may have gained a row for the SKU since the read that found none.
-local function changed_since_read(persisted_before, seq)
-  if tonumber(redis.call('HGET', inflight_key, sku) or '0') > 0 or
+local function changed_since_read(persisted_before, seq, epoch_before)
+  if (redis.call('GET', epoch_key) or '') ~= epoch_before or
+      tonumber(redis.call('HGET', inflight_key, sku) or '0') > 0 or
       (redis.call('HGET', persisted_key, sku) or '0') ~= persisted_before then
     return true
   end
@@ -55,7 +58,7 @@ if not current then
     return {'not_cached'}
   end
   local seq = tonumber(ARGV[9])
-  if changed_since_read(ARGV[8], seq) then
+  if changed_since_read(ARGV[8], seq, ARGV[10]) then
     return {'stale'}
   end
   current = '0'

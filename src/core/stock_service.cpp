@@ -396,13 +396,15 @@ redis::ScriptCall StockService::AdjustCall(std::string_view kind, std::string_vi
   redis::ScriptCall call{
       .keys = {Keys::Request(request_id), std::string(Keys::kEvents), std::string(Keys::kInflight),
                keys_.Inventory(sku), Keys::Absent(sku), std::string(Keys::kPersisted),
-               Keys::RecentChanges(sku), std::string(Keys::kFillPositions)},
+               Keys::RecentChanges(sku), std::string(Keys::kFillPositions),
+               std::string(Keys::kEpoch)},
       .args = {std::string(request_id), std::string(kind), std::string(sku),
                std::to_string(quantity), std::to_string(options_.idempotency_retention.count()),
                may_create ? "1" : "0", std::to_string(kMaxStock)}};
   if (may_create) {
     call.args.push_back(creation->persisted_before);
     call.args.push_back(std::to_string(creation->change_seq));
+    call.args.push_back(creation->epoch.value_or(""));
   }
   return call;
 }
@@ -411,7 +413,9 @@ std::optional<StockService::CreationRead> StockService::ReadForCreation(const st
   CreationRead read;
   {
     auto conn = redis_.Acquire();
-    read.persisted_before = CacheFiller::PersistedCounts(*conn, std::span(&sku, 1)).front();
+    auto before = CacheFiller::PersistedCounts(*conn, std::span(&sku, 1));
+    read.persisted_before = std::move(before.counts.front());
+    read.epoch = std::move(before.epoch);
   }
   counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
   read.started = std::chrono::steady_clock::now();
@@ -419,7 +423,7 @@ std::optional<StockService::CreationRead> StockService::ReadForCreation(const st
   if (snapshot.quantity) {
     // Inserted since the fill's read. If this cannot be installed yet, the next fill reads again.
     const FillInput input{sku, snapshot, std::move(read.persisted_before)};
-    (void)filler_.Install(std::span(&input, 1), read.started);
+    (void)filler_.Install(std::span(&input, 1), read.started, read.epoch);
     return std::nullopt;
   }
   read.change_seq = snapshot.change_seq;

@@ -84,6 +84,7 @@ class StockService {
   struct CreationRead {
     std::string persisted_before;  ///< the SKU's persisted count read before the read
     std::int64_t change_seq = 0;   ///< db::StockSnapshot::change_seq
+    Epoch epoch;                   ///< Redis's data epoch read before the read
     std::chrono::steady_clock::time_point started;
   };
 
