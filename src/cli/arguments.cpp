@@ -73,18 +73,29 @@ std::variant<Arguments, int> ParseArguments(int argc, const char* const* argv, s
   app.add_option("--config", args.config_path, "TOML configuration file")
       ->envname("INVSYNC_CONFIG");
   app.add_flag("--json", args.json, "Print one JSON document instead of text");
+  CLI::Option* server_listen = nullptr;
   for (const auto& setting : config::KnownSettings()) {
-    app.add_option_function<std::string>(
-           setting.flag,
-           [&args, name = setting.name](const std::string& value) { args.overrides[name] = value; },
-           setting.description)
-        ->type_name("VALUE")
-        ->group("Settings (also INVSYNC_* variables and the config file)");
+    auto* option = app.add_option_function<std::string>(
+                          setting.flag,
+                          [&args, name = setting.name](const std::string& value) {
+                            args.overrides[name] = value;
+                          },
+                          setting.description)
+                       ->type_name("VALUE")
+                       ->group("Settings (also INVSYNC_* variables and the config file)");
+    if (setting.name == "server.listen") {
+      server_listen = option;
+    }
   }
-  app.add_option_function<std::string>(
-         "--listen", [&args](const std::string& value) { args.overrides["server.listen"] = value; },
-         "HTTP address HOST:PORT (port 0 picks a free one); same as --server-listen")
-      ->type_name("HOST:PORT");
+  auto* listen =
+      app.add_option_function<std::string>(
+             "--listen",
+             [&args](const std::string& value) { args.overrides["server.listen"] = value; },
+             "HTTP address HOST:PORT (port 0 picks a free one); same as --server-listen")
+          ->type_name("HOST:PORT");
+  if (server_listen != nullptr) {
+    listen->excludes(server_listen);  // one setting: given twice, which would win is a guess
+  }
   AddCommands(app, args);
   try {
     app.parse(argc, argv);

@@ -117,6 +117,16 @@ TEST_F(CliTest, BadSettingsNameTheSettingAndExitTwo) {
   EXPECT_EQ(CountLines(outcome.err), 1) << outcome.err;
 }
 
+// --listen is --server-listen by a shorter name: both at once is refused, not resolved by a rule
+// the user cannot see.
+TEST_F(CliTest, ListenGivenUnderBothNamesIsRefused) {
+  auto outcome = Run({"--listen", "127.0.0.1:8081", "--server-listen", "127.0.0.1:8082", "status"});
+  EXPECT_EQ(outcome.code, 2);
+  EXPECT_NE(outcome.err.find("--listen"), std::string::npos) << outcome.err;
+  EXPECT_NE(outcome.err.find("--server-listen"), std::string::npos) << outcome.err;
+  EXPECT_EQ(CountLines(outcome.err), 1) << outcome.err;
+}
+
 TEST_F(CliTest, UnreachableRedisExitsThree) {
   auto outcome =
       Run({"--redis-url", "redis://127.0.0.1:1", "--redis-timeout", "200ms", "get", "A"});
