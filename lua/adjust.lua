@@ -83,11 +83,12 @@ end
 if tonumber(current) + delta > max_stock then
   return {'too_large', current}
 end
+-- The writes, the one that can fail first (see deduct.lua); raise_inflight: lua/inflight.lua.
+local id = redis.call('XADD', stream_key, '*', 'kind', kind, 'ref', request_id,
+                      'deltas', sku .. ' ' .. string.format('%d', delta))
 local result = string.format('%d', redis.call('HINCRBY', inventory_key, 'quantity', delta))
 redis.call('DEL', absent_key)
 redis.call('HSET', request_key, 'kind', kind, 'sku', sku, 'quantity', quantity, 'result', result)
 redis.call('PEXPIRE', request_key, retention_ms)
-redis.call('HINCRBY', inflight_key, sku, 1)
-local id = redis.call('XADD', stream_key, '*', 'kind', kind, 'ref', request_id,
-                      'deltas', sku .. ' ' .. string.format('%d', delta))
+raise_inflight(inflight_key, sku)
 return {'ok', result, string.format('%d', delta), id}

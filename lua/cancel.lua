@@ -36,15 +36,19 @@ for i = 1, lines do
   end
 end
 
-local remaining, deltas = {}, {}
+-- The writes, the one that can fail first (see deduct.lua).
+local deltas = {}
+for i = 1, lines do
+  deltas[i] = ARGV[2 + 2 * i] .. ' ' .. ARGV[3 + 2 * i]
+end
+local id = redis.call('XADD', stream_key, '*', 'kind', 'cancel', 'ref', order_id,
+                      'deltas', table.concat(deltas, '\n'))
+local remaining = {}
 for i = 1, lines do
   local sku, quantity = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
   remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', tonumber(quantity)))
-  deltas[i] = sku .. ' ' .. quantity
-  redis.call('HINCRBY', inflight_key, sku, 1)
+  raise_inflight(inflight_key, sku)
 end
 local remaining_text = table.concat(remaining, '\n')
 write_order(order_key, canonical, 'cancelled', record[3] or '', remaining_text, retention_ms)
-local id = redis.call('XADD', stream_key, '*', 'kind', 'cancel', 'ref', order_id,
-                      'deltas', table.concat(deltas, '\n'))
 return {'ok', remaining_text, id}

@@ -5,13 +5,16 @@
 namespace invsync::core {
 
 Scripts::Scripts()
-    : deduct_source_(std::string(lua::kOrderRecord) + std::string(lua::kDeduct)),
-      cancel_source_(std::string(lua::kOrderRecord) + std::string(lua::kCancel)),
+    : deduct_source_(std::string(lua::kOrderRecord) + std::string(lua::kInflight) +
+                     std::string(lua::kDeduct)),
+      cancel_source_(std::string(lua::kOrderRecord) + std::string(lua::kInflight) +
+                     std::string(lua::kCancel)),
+      adjust_source_(std::string(lua::kInflight) + std::string(lua::kAdjust)),
       audit_state_source_(std::string(lua::kStoredQuantity) + std::string(lua::kAuditState)),
       repair_source_(std::string(lua::kStoredQuantity) + std::string(lua::kRepair)),
       deduct("deduct", deduct_source_),
       cancel("cancel", cancel_source_),
-      adjust("adjust", lua::kAdjust),
+      adjust("adjust", adjust_source_),
       fill("fill", lua::kFill),
       ack("ack", lua::kAck),
       stream_state("stream_state", lua::kStreamState),

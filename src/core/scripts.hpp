@@ -14,11 +14,13 @@ struct Scripts {
   Scripts& operator=(const Scripts&) = delete;
 
  private:
-  // deduct.lua and cancel.lua, each with lua/order_record.lua in front, and audit_state.lua and
-  // repair.lua, each with lua/stored_quantity.lua in front (Redis scripts cannot share code
-  // otherwise). First: the scripts below are built from them.
+  // deduct.lua and cancel.lua, each with lua/order_record.lua and lua/inflight.lua in front,
+  // adjust.lua with lua/inflight.lua in front, and audit_state.lua and repair.lua, each with
+  // lua/stored_quantity.lua in front (Redis scripts cannot share code otherwise). First: the
+  // scripts below are built from them.
   std::string deduct_source_;
   std::string cancel_source_;
+  std::string adjust_source_;
   std::string audit_state_source_;
   std::string repair_source_;
 

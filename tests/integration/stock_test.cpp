@@ -372,6 +372,39 @@ TEST_F(StockTest, OrderReplayedAfterTheRetentionWindowIsGivenBack) {
   EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE ref = 'o1'"), 1);
 }
 
+// Redis keeps what a script wrote before a command in it failed. An in-flight count someone made
+// non-integer failed the deduct after its stock change, leaving a deduction without its stream
+// entry (the database never learned of it) and an order without its record.
+TEST_F(StockTest, ACorruptInFlightCountDoesNotLeaveAStockChangeWithoutItsEvent) {
+  SeedDatabase("A", 10);
+  SeedDatabase("B", 10);
+  ASSERT_EQ(stock().Get("A").quantity, 10);
+  ASSERT_EQ(stock().Get("B").quantity, 10);
+  Redis({"HSET", "invsync:inflight", "A", "abc"});
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 2}}).status, StockStatus::kOk);
+  ASSERT_EQ(stock().Deduct("o1", {{"A", 2}}).status, StockStatus::kOk);  // a replay: recorded
+  ASSERT_EQ(stock().Cancel("o1").status, StockStatus::kOk);
+  Redis({"HSET", "invsync:inflight", "B", "x"});
+  ASSERT_EQ(stock().Set("B", 4, "s1").status, StockStatus::kOk);
+  EXPECT_EQ(StreamLength(), 3);
+  Drain();
+  EXPECT_EQ(RedisQuantity("A"), 10);
+  EXPECT_EQ(DatabaseQuantity("A"), 10);
+  EXPECT_EQ(RedisQuantity("B"), 4);
+  EXPECT_EQ(DatabaseQuantity("B"), 4);
+}
+
+// A stream key of another type fails an order before anything changed.
+TEST_F(StockTest, AnOrderThatCannotBeRecordedInTheStreamChangesNothing) {
+  SeedDatabase("A", 10);
+  ASSERT_EQ(stock().Get("A").quantity, 10);
+  Redis({"SET", "invsync:events", "not a stream"});
+  EXPECT_THROW((void)stock().Deduct("o1", {{"A", 2}}), Error);
+  EXPECT_EQ(RedisQuantity("A"), 10);
+  EXPECT_EQ(Redis({"EXISTS", "invsync:order:o1"}).AsInteger(), 0);
+  EXPECT_EQ(Redis({"HGET", "invsync:inflight", "A"}).AsOptionalString(), std::nullopt);
+}
+
 // An order id that comes back after the window with other lines, after its first order was
 // cancelled, and is cancelled again: each (event, SKU) reaches the database once and what Redis
 // applied twice is given back, so both sides agree at every drain.
