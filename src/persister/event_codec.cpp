@@ -4,10 +4,16 @@
 
 #include "common/numbers.hpp"
 #include "common/text.hpp"
+#include "core/validation.hpp"
 
 namespace invsync::persister {
 
 namespace {
+
+// Deltas past the bound come from no invsync script; refused, a batch's sums cannot overflow.
+bool InBound(std::int64_t delta) {
+  return delta >= -core::kMaxEventDelta && delta <= core::kMaxEventDelta;
+}
 
 bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std::string& problem) {
   while (!text.empty()) {
@@ -22,6 +28,11 @@ bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std:
     auto delta = ParseInt64(line.substr(space + 1));
     if (!delta) {
       problem = fmt::format("non-integer delta in \"{}\"", line.substr(0, 160));
+      return false;
+    }
+    if (!InBound(*delta)) {
+      problem = fmt::format("delta out of range (at most {} either way) in \"{}\"",
+                            core::kMaxEventDelta, line.substr(0, 160));
       return false;
     }
     deltas.push_back({std::string(line.substr(0, space)), *delta});
