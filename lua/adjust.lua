@@ -44,6 +44,12 @@ redis.call('DEL', absent_key)
 redis.call('HSET', request_key, 'kind', kind, 'sku', sku, 'quantity', quantity, 'result', result)
 redis.call('PEXPIRE', request_key, retention_ms)
 redis.call('HINCRBY', inflight_key, sku, 1)
-local id = redis.call('XADD', stream_key, '*', 'kind', kind, 'ref', request_id,
-                      'deltas', sku .. ' ' .. string.format('%d', delta))
+-- A set also records the quantity it set: a set whose SKU has no database row (deleted there, or
+-- never there) creates the row with that quantity, not with a delta relative to what Redis held.
+local fields = {'kind', kind, 'ref', request_id, 'deltas', sku .. ' ' .. string.format('%d', delta)}
+if kind == 'set' then
+  fields[#fields + 1] = 'quantity'
+  fields[#fields + 1] = quantity
+end
+local id = redis.call('XADD', stream_key, '*', unpack(fields))
 return {'ok', result, string.format('%d', delta), id}
