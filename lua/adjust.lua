@@ -84,8 +84,14 @@ if tonumber(current) + delta > max_stock then
   return {'too_large', current}
 end
 -- The writes, the one that can fail first (see deduct.lua); raise_inflight: lua/inflight.lua.
-local id = redis.call('XADD', stream_key, '*', 'kind', kind, 'ref', request_id,
-                      'deltas', sku .. ' ' .. string.format('%d', delta))
+-- A set also records the quantity it set: a set whose SKU has no database row (deleted there, or
+-- never there) creates the row with that quantity, not with a delta relative to what Redis held.
+local fields = {'kind', kind, 'ref', request_id, 'deltas', sku .. ' ' .. string.format('%d', delta)}
+if kind == 'set' then
+  fields[#fields + 1] = 'quantity'
+  fields[#fields + 1] = quantity
+end
+local id = redis.call('XADD', stream_key, '*', unpack(fields))
 local result = string.format('%d', redis.call('HINCRBY', inventory_key, 'quantity', delta))
 redis.call('DEL', absent_key)
 redis.call('HSET', request_key, 'kind', kind, 'sku', sku, 'quantity', quantity, 'result', result)

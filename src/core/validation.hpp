@@ -15,6 +15,13 @@ namespace invsync::core {
 /// take a quantity of more than 16 characters for a corrupt key.
 inline constexpr std::int64_t kMaxStock = 1'000'000'000'000'000;
 
+/// Largest size of one SKU's delta in an event invsync's scripts write to the stream. A set's delta
+/// is the quantity set (at most kMaxStock) minus the one Redis holds, and the scripts refuse to
+/// work on a quantity of more than 16 characters, so it stays below 10 * kMaxStock (a quantity
+/// past kMaxStock can reach Redis from the database). The persister refuses larger deltas (a
+/// foreign or corrupt entry): a batch's per-SKU sums then stay far from the 64-bit limit.
+inline constexpr std::int64_t kMaxEventDelta = 10 * kMaxStock;
+
 /// Identifiers (SKU, order id, request id): 1 to 128 bytes of visible ASCII (0x21-0x7E): no
 /// spaces, control characters or non-ASCII bytes, so they are safe in keys, logs, URLs and the
 /// stream encoding.

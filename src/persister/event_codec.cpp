@@ -4,10 +4,16 @@
 
 #include "common/numbers.hpp"
 #include "common/text.hpp"
+#include "core/validation.hpp"
 
 namespace invsync::persister {
 
 namespace {
+
+// Deltas past the bound come from no invsync script; refused, a batch's sums cannot overflow.
+bool InBound(std::int64_t delta) {
+  return delta >= -core::kMaxEventDelta && delta <= core::kMaxEventDelta;
+}
 
 bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std::string& problem) {
   while (!text.empty()) {
@@ -24,12 +30,33 @@ bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std:
       problem = fmt::format("non-integer delta in \"{}\"", line.substr(0, 160));
       return false;
     }
+    if (!InBound(*delta)) {
+      problem = fmt::format("delta out of range (at most {} either way) in \"{}\"",
+                            core::kMaxEventDelta, line.substr(0, 160));
+      return false;
+    }
     deltas.push_back({std::string(line.substr(0, space)), *delta});
   }
   if (deltas.empty()) {
     problem = "event has no deltas";
     return false;
   }
+  return true;
+}
+
+// A set's `quantity` field: what it set the stock to, for one SKU.
+bool DecodeSetQuantity(std::string_view text, db::StockEvent& event, std::string& problem) {
+  const auto quantity = ParseInt64(text);
+  if (!quantity || *quantity < 0 || *quantity > core::kMaxStock) {
+    problem = fmt::format("set quantity \"{}\" is not an integer from 0 to {}", text.substr(0, 40),
+                          core::kMaxStock);
+    return false;
+  }
+  if (event.deltas.size() != 1) {
+    problem = "a set with a quantity must have exactly one delta";
+    return false;
+  }
+  event.set_quantity = *quantity;
   return true;
 }
 
@@ -44,6 +71,7 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
   db::StockEvent event;
   event.stream_id = stream_id;
   const std::string* deltas = nullptr;
+  const std::string* set_quantity = nullptr;
   for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
     const auto& name = fields.elements[i];
     const auto& value = fields.elements[i + 1];
@@ -57,6 +85,8 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
       event.ref = value.str;
     } else if (name.str == "deltas") {
       deltas = &value.str;
+    } else if (name.str == "quantity") {
+      set_quantity = &value.str;
     }
   }
   if (event.kind != "deduct" && event.kind != "cancel" && event.kind != "restock" &&
@@ -73,6 +103,10 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
     return std::nullopt;
   }
   if (!DecodeDeltas(*deltas, event.deltas, problem)) {
+    return std::nullopt;
+  }
+  if (set_quantity != nullptr && event.kind == "set" &&
+      !DecodeSetQuantity(*set_quantity, event, problem)) {
     return std::nullopt;
   }
   return event;

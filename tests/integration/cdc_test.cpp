@@ -207,6 +207,70 @@ TEST_F(CdcTest, PersisterWritesDoNotEchoBackThroughTheOutbox) {
   EXPECT_EQ(SqlInt("SELECT delta FROM invsync_outbox"), -1);
 }
 
+// A SKU deleted in the database while orders for it were still in the stream: the persister
+// records them in the ledger (the sales happened) but does not bring the row back. Before, it
+// created the SKU again with the orders' deltas as its stock (negative), which reconcile reported
+// as oversold and the next read put into Redis.
+TEST_F(CdcTest, OrdersForASkuDeletedBeforeTheyArePersistedDoNotBringItBack) {
+  ASSERT_EQ(stock().Set("X", 100, "seed-x").status, core::StockStatus::kOk);
+  ASSERT_EQ(stock().Set("Y", 100, "seed-y").status, core::StockStatus::kOk);
+  Drain();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(stock().Deduct("o" + std::to_string(i), {{"X", 1}, {"Y", 2}}).status,
+              core::StockStatus::kOk);
+  }
+  Sql("DELETE FROM inventory WHERE sku = 'X'");
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  ASSERT_EQ(syncer.RunOnce().applied, 1U);  // the delete removes X's key
+  ASSERT_EQ(RedisQuantity("X"), std::nullopt);
+
+  Drain();
+
+  EXPECT_EQ(DatabaseQuantity("X"), std::nullopt);
+  EXPECT_EQ(Get("X"), std::nullopt);
+  EXPECT_EQ(RedisQuantity("X"), std::nullopt);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE sku = 'X' AND kind = 'deduct'"), 5);
+  EXPECT_EQ(SqlInt("SELECT sum(delta) FROM invsync_ledger WHERE sku = 'X' AND kind = 'deduct'"),
+            -5);
+  EXPECT_EQ(DatabaseQuantity("Y"), 90);
+  EXPECT_EQ(Get("Y"), 90);
+
+  // A set creates the SKU afresh, with the quantity set.
+  ASSERT_EQ(stock().Set("X", 30, "x-again").status, core::StockStatus::kOk);
+  Drain();
+  EXPECT_EQ(DatabaseQuantity("X"), 30);
+  EXPECT_EQ(RedisQuantity("X"), 30);
+}
+
+// Deleted in the database and set again (PUT) before the syncer removed the old key and before the
+// old orders were persisted, so one persister batch holds the old orders, the set (its delta
+// relative to the old key's stock) and newer orders. The SKU comes back with the quantity set
+// minus the newer orders, and Redis loads that; before, it came back with the sum of all deltas.
+TEST_F(CdcTest, ASkuDeletedAndSetAgainBeforeItsOrdersArePersistedHoldsTheQuantitySet) {
+  ASSERT_EQ(stock().Set("X", 100, "seed-x").status, core::StockStatus::kOk);
+  Drain();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(stock().Deduct("old" + std::to_string(i), {{"X", 1}}).status, core::StockStatus::kOk);
+  }
+  Sql("DELETE FROM inventory WHERE sku = 'X'");
+  ASSERT_EQ(stock().Set("X", 50, "x-again").status, core::StockStatus::kOk);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(stock().Deduct("new" + std::to_string(i), {{"X", 1}}).status, core::StockStatus::kOk);
+  }
+  ASSERT_EQ(RedisQuantity("X"), 48);
+  syncer::Syncer syncer(pool(), store(), SyncerOptions());
+  ASSERT_EQ(syncer.RunOnce().applied, 1U);  // the delete removes X's key, set or not
+  ASSERT_EQ(RedisQuantity("X"), std::nullopt);
+
+  Drain();
+
+  EXPECT_EQ(DatabaseQuantity("X"), 48);
+  EXPECT_EQ(Get("X"), 48);
+  EXPECT_EQ(RedisQuantity("X"), 48);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM invsync_ledger WHERE sku = 'X'"), 8);
+  EXPECT_EQ(Unpersisted(), 0);
+}
+
 TEST_F(CdcTest, OrdersAndBackOfficeChangesCommute) {
   // Enough that the buyers never sell out, however slow the back office is on a loaded machine: a
   // refusal would count as a failure.

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "core/validation.hpp"
+
 namespace invsync::persister {
 namespace {
 
@@ -49,6 +53,60 @@ TEST(EventCodec, RefusesMalformedEntriesWithAReason) {
     EXPECT_FALSE(DecodeEvent("1-0", bad[i], problem)) << "case " << i;
     EXPECT_FALSE(problem.empty()) << "case " << i;
   }
+}
+
+// The largest delta any script writes is accepted; past it, an entry is foreign or corrupt, and
+// its delta must not reach a batch's per-SKU sum, where it could overflow 64 bits.
+TEST(EventCodec, RefusesADeltaPastTheLargestAnyScriptWrites) {
+  const std::string largest = std::to_string(core::kMaxEventDelta);
+  for (const std::string& delta : {largest, "-" + largest}) {
+    std::string problem;
+    auto event =
+        DecodeEvent("1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A " + delta}), problem);
+    ASSERT_TRUE(event) << delta << ": " << problem;
+    EXPECT_EQ(std::to_string(event->deltas[0].delta), delta);
+  }
+  const std::string past = std::to_string(core::kMaxEventDelta + 1);
+  for (const std::string& delta : {past, "-" + past, std::string("9223372036854775000")}) {
+    std::string problem;
+    EXPECT_FALSE(DecodeEvent(
+        "1-0", Fields({"kind", "restock", "ref", "r1", "deltas", "A 1\nB " + delta}), problem))
+        << delta;
+    EXPECT_NE(problem.find("delta out of range"), std::string::npos) << problem;
+    EXPECT_NE(problem.find(delta), std::string::npos) << problem;
+  }
+}
+
+TEST(EventCodec, DecodesTheQuantityASetSet) {
+  std::string problem;
+  auto event = DecodeEvent(
+      "1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A -46", "quantity", "50"}), problem);
+  ASSERT_TRUE(event) << problem;
+  EXPECT_EQ(event->deltas[0].delta, -46);
+  EXPECT_EQ(event->set_quantity, 50);
+
+  // Written by a version that did not record it; and other kinds have none.
+  event = DecodeEvent("1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A 5"}), problem);
+  ASSERT_TRUE(event) << problem;
+  EXPECT_EQ(event->set_quantity, std::nullopt);
+  event = DecodeEvent("1-0", Fields({"kind", "restock", "ref", "r1", "deltas", "A 5"}), problem);
+  ASSERT_TRUE(event) << problem;
+  EXPECT_EQ(event->set_quantity, std::nullopt);
+}
+
+TEST(EventCodec, RefusesASetQuantityThatNoSetCanHave) {
+  const std::string past = std::to_string(core::kMaxStock + 1);
+  for (const std::string& quantity : {std::string("-1"), past, std::string("5x")}) {
+    std::string problem;
+    EXPECT_FALSE(DecodeEvent(
+        "1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A 5", "quantity", quantity}),
+        problem))
+        << quantity;
+    EXPECT_NE(problem.find("set quantity"), std::string::npos) << problem;
+  }
+  std::string problem;
+  EXPECT_FALSE(DecodeEvent(
+      "1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A 5\nB 5", "quantity", "5"}), problem));
 }
 
 TEST(EventCodec, RefusesNonStringFields) {
