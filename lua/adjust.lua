@@ -53,21 +53,16 @@ local function changed_since_read(persisted_before, seq, epoch_before)
 end
 
 local current = redis.call('HGET', inventory_key, 'quantity')
+local seq = nil  -- the read's change seq, when this call creates the SKU
 if not current then
   if may_create ~= '1' then
     return {'not_cached'}
   end
-  local seq = tonumber(ARGV[9])
+  seq = tonumber(ARGV[9])
   if changed_since_read(ARGV[8], seq, ARGV[10]) then
     return {'stale'}
   end
   current = '0'
-  redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', '0')
-  if seq > 0 then
-    redis.call('HSET', fillpos_key, sku, ARGV[9])
-  else
-    redis.call('HDEL', fillpos_key, sku)
-  end
 end
 if not string.match(current, '^%-?%d+$') or #current > 16 then
   return {'corrupt', current}
@@ -83,15 +78,20 @@ end
 if tonumber(current) + delta > max_stock then
   return {'too_large', current}
 end
+
 -- The writes, the one that can fail first (see deduct.lua); raise_inflight: lua/inflight.lua.
--- A set also records the quantity it set: a set whose SKU has no database row (deleted there, or
--- never there) creates the row with that quantity, not with a delta relative to what Redis held.
-local fields = {'kind', kind, 'ref', request_id, 'deltas', sku .. ' ' .. string.format('%d', delta)}
-if kind == 'set' then
-  fields[#fields + 1] = 'quantity'
-  fields[#fields + 1] = quantity
+local id = redis.call('XADD', stream_key, '*', 'kind', kind, 'ref', request_id,
+                      'deltas', sku .. ' ' .. string.format('%d', delta))
+if seq then
+  -- Created as a fill that found no row would be: the key at 0, the read's change seq recorded
+  -- as the SKU's fill position.
+  redis.call('HSET', inventory_key, 'product_id', sku, 'quantity', '0')
+  if seq > 0 then
+    redis.call('HSET', fillpos_key, sku, ARGV[9])
+  else
+    redis.call('HDEL', fillpos_key, sku)
+  end
 end
-local id = redis.call('XADD', stream_key, '*', unpack(fields))
 local result = string.format('%d', redis.call('HINCRBY', inventory_key, 'quantity', delta))
 redis.call('DEL', absent_key)
 redis.call('HSET', request_key, 'kind', kind, 'sku', sku, 'quantity', quantity, 'result', result)

@@ -28,8 +28,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A child of ours that runs but has not answered on its socket this long (the socket file was
-// removed, the process hangs) is restarted.
+// A child of ours that runs but whose socket file has been gone this long (removed by hand) is
+// restarted, on the same AOF.
 constexpr auto kSilentLimit = std::chrono::seconds(15);
 
 enum class Probe {
@@ -284,7 +284,9 @@ void ManagedRedis::Watch(const std::stop_token& stop) {
     } else if (waitpid(pid_, &status, WNOHANG) == pid_) {
       spdlog::error("the managed Redis (pid {}) exited (status {}); restarting it", pid_, status);
       pid_ = -1;
-    } else if (ProbeRedis(socket_) != Probe::kSilent) {
+    } else if (std::filesystem::is_socket(socket_) || ProbeRedis(socket_) != Probe::kSilent) {
+      // Its socket is there: a Redis that does not answer is busy (a long command, a slow disk),
+      // and stopping it could cost the last second of its AOF.
       silent_since_ = {};
       continue;
     } else if (silent_since_ == Clock::time_point{}) {

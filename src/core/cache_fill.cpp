@@ -77,18 +77,20 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
   std::vector<redis::Value> state;
   {
     auto conn = redis_.Acquire();
+    // The epoch no later than the persisted count (fill.lua: the count compared is only
+    // meaningful within one epoch).
     state = conn->Pipeline({{"HGET", inventory_key, "quantity"},
                             {"EXISTS", absent_key},
                             {"HGET", Keys::kInflight, sku},
+                            {"GET", Keys::kEpoch},
                             {"HGET", Keys::kPersisted, sku},
                             {"SET", lock_key, token, "NX", "PX", lock_ms},
-                            AnnounceReadCommand(),
-                            {"GET", Keys::kEpoch}});
+                            AnnounceReadCommand()});
   }
   for (const auto& value : state) {
     redis::ThrowIfError(value, "fill state");
   }
-  const bool locked = !state[4].IsNil();
+  const bool locked = !state[5].IsNil();
   auto release = [&] {
     if (locked) {
       auto conn = redis_.Acquire();
@@ -109,8 +111,8 @@ std::optional<std::optional<std::int64_t>> CacheFiller::TryFill(const std::strin
     release();
     return std::nullopt;
   }
-  std::string persisted_before = state[3].AsOptionalString().value_or("0");
-  const Epoch epoch_before = state[6].AsOptionalString();
+  std::string persisted_before = state[4].AsOptionalString().value_or("0");
+  const Epoch epoch_before = state[3].AsOptionalString();
   try {
     counters_.database_reads.fetch_add(1, std::memory_order_relaxed);
     const auto started = std::chrono::steady_clock::now();
@@ -333,11 +335,11 @@ PersistedBefore CacheFiller::PersistedCounts(redis::Connection& connection,
 
 AnnouncedRead CacheFiller::AnnounceRead(redis::Connection& connection) {
   auto replies = connection.Pipeline(
-      {AnnounceReadCommand(), {"EXISTS", Keys::kPersisted}, {"GET", Keys::kEpoch}});
+      {AnnounceReadCommand(), {"GET", Keys::kEpoch}, {"EXISTS", Keys::kPersisted}});
   redis::ThrowIfError(replies[0], "SET");
-  redis::ThrowIfError(replies[1], "EXISTS");
-  redis::ThrowIfError(replies[2], "GET");
-  return {.any_persisted = replies[1].AsInteger() != 0, .epoch = replies[2].AsOptionalString()};
+  redis::ThrowIfError(replies[1], "GET");
+  redis::ThrowIfError(replies[2], "EXISTS");
+  return {.any_persisted = replies[2].AsInteger() != 0, .epoch = replies[1].AsOptionalString()};
 }
 
 std::vector<FillResult> CacheFiller::LoadAndInstall(std::span<const std::string> skus) {

@@ -108,48 +108,21 @@ ORDER BY s.sku, o.xid, o.id
 
 // Applies a batch of events in one statement: new ledger rows, then the quantity change of
 // exactly those rows, aggregated per SKU and taken in SKU order so that concurrent persisters
-// lock inventory rows in the same order and cannot deadlock each other. A SKU without a row is
-// created only by a new set (SkuBatchTotal in store.hpp): with the quantity it set plus the new
-// rows after it in stream order and the SKU's ledger rows after it committed before (this
-// statement's own inserts are not visible to it). The existing rows are locked first (in the
-// same order): a row deleted meanwhile is then seen as missing, not created again by the insert.
-// $7 holds each row's set quantity (for set rows).
+// lock inventory rows in the same order and cannot deadlock each other.
 constexpr std::string_view kApplyEventsSql = R"sql(
 WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                       $7::bigint[])
-    AS t(event_id, sku, delta, kind, ref, stream_id, set_quantity)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+    AS t(event_id, sku, delta, kind, ref, stream_id)
 ), inserted AS (
   INSERT INTO invsync_ledger (event_id, sku, delta, kind, ref, stream_id)
   SELECT event_id, sku, delta, kind, ref, stream_id FROM input
   ON CONFLICT (event_id, sku) DO NOTHING
-  RETURNING event_id, sku, delta, kind, stream_id,
-            lpad(split_part(stream_id, '-', 1), 20, '0') || '-' ||
-            lpad(split_part(stream_id, '-', 2), 20, '0') COLLATE "C" AS position
-), first_sets AS (
-  SELECT DISTINCT ON (n.sku) n.sku, n.position, i.set_quantity
-  FROM inserted n JOIN input i USING (event_id, sku, stream_id)
-  WHERE n.kind = 'set'
-  ORDER BY n.sku, n.position
+  RETURNING sku, delta
 ), totals AS (
-  SELECT n.sku, sum(n.delta)::bigint AS delta, f.position AS first_set,
-         f.set_quantity + coalesce(sum(n.delta) FILTER (WHERE n.position > f.position), 0)
-           AS created
-  FROM inserted n LEFT JOIN first_sets f USING (sku)
-  GROUP BY n.sku, f.position, f.set_quantity
+  SELECT sku, sum(delta)::bigint AS delta FROM inserted GROUP BY sku
 ), applied AS (
   INSERT INTO inventory AS i (sku, quantity)
-  SELECT t.sku, CASE WHEN e.found THEN t.delta ELSE (t.created + coalesce((
-           SELECT sum(l.delta) FROM invsync_ledger l
-           WHERE l.sku = t.sku AND lpad(split_part(l.stream_id, '-', 1), 20, '0') || '-' ||
-                 lpad(split_part(l.stream_id, '-', 2), 20, '0') COLLATE "C" > t.first_set), 0)
-         )::bigint END
-  FROM (SELECT * FROM totals ORDER BY sku COLLATE "C") t
-  LEFT JOIN LATERAL (
-    SELECT true AS found FROM inventory x WHERE x.sku = t.sku FOR NO KEY UPDATE
-  ) e ON true
-  WHERE e.found OR t.first_set IS NOT NULL
-  ORDER BY t.sku COLLATE "C"
+  SELECT sku, delta FROM totals ORDER BY sku
   ON CONFLICT (sku) DO UPDATE SET quantity = i.quantity + EXCLUDED.quantity, updated_at = now()
   RETURNING 1
 )
@@ -163,39 +136,11 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM input), (SELECT co
 constexpr std::string_view kCopyLedgerSql =
     "COPY invsync_ledger (event_id, sku, delta, kind, ref, stream_id) FROM STDIN";
 
-// Each SKU's new rows, summed by the caller, in SKU order, so concurrent persisters lock inventory
-// rows in the same order. An existing row gets the sum. A missing one is inserted all the same,
-// marked in updated_at ('infinity': the batch has a set for it, '-infinity': not) and returned:
-// kSettleStockSql then gives it its quantity or removes it (SkuBatchTotal in store.hpp). Deciding
-// at the insert, not from a read before it, also covers a row deleted while the insert waited for
-// it. (A read of the rows in the same statement, with or without locking them, cut the drain to a
-// quarter: bench/persister_drain.cpp.)
+// Rows in SKU order, so concurrent persisters lock inventory rows in the same order.
 constexpr std::string_view kAddStockSql = R"sql(
-WITH applied AS (
-  INSERT INTO inventory AS i (sku, quantity, updated_at)
-  SELECT sku, delta, CASE WHEN first_set = '' THEN '-infinity'::timestamptz ELSE 'infinity' END
-  FROM unnest($1::text[], $2::bigint[], $3::text[]) AS t(sku, delta, first_set)
-  ON CONFLICT (sku) DO UPDATE SET quantity = i.quantity + EXCLUDED.quantity, updated_at = now()
-  RETURNING i.sku, i.updated_at
-)
-SELECT sku, updated_at = 'infinity' FROM applied WHERE NOT isfinite(updated_at)
-)sql";
-
-// Settles the rows kAddStockSql inserted: those of SKUs without a set go ($1); those created by a
-// set ($2, with $3 the set's stream position and $4 its quantity) get the quantity set plus the
-// SKU's ledger rows after it in stream order, this batch's and those committed before.
-constexpr std::string_view kSettleStockSql = R"sql(
-WITH stray AS (
-  DELETE FROM inventory WHERE sku = ANY($1::text[]) AND updated_at = '-infinity'
-)
-UPDATE inventory i
-SET quantity = c.set_quantity + coalesce((
-      SELECT sum(l.delta) FROM invsync_ledger l
-      WHERE l.sku = c.sku AND lpad(split_part(l.stream_id, '-', 1), 20, '0') || '-' ||
-            lpad(split_part(l.stream_id, '-', 2), 20, '0') COLLATE "C" > c.first_set), 0),
-    updated_at = now()
-FROM unnest($2::text[], $3::text[], $4::bigint[]) AS c(sku, first_set, set_quantity)
-WHERE i.sku = c.sku
+INSERT INTO inventory AS i (sku, quantity)
+SELECT * FROM unnest($1::text[], $2::bigint[])
+ON CONFLICT (sku) DO UPDATE SET quantity = i.quantity + EXCLUDED.quantity, updated_at = now()
 )sql";
 
 // Last in each batch's transaction, so the one row is locked only until the commit.
@@ -299,13 +244,12 @@ std::int64_t PostgresStore::CountSkus() {
 namespace {
 
 // The batch as the parallel arrays the statements take, plus each SKU's total (sorted by SKU).
-// A sum past 64 bits throws `RejectedDataError` (the batch is then applied event by event).
 struct BatchArrays {
-  std::vector<std::string> event_ids, skus, deltas, kinds, refs, stream_ids, set_quantities;
-  std::vector<std::string> total_skus, totals, first_sets;
-  std::map<std::string, SkuBatchTotal> per_sku;
+  std::vector<std::string> event_ids, skus, deltas, kinds, refs, stream_ids;
+  std::vector<std::string> total_skus, totals;
 
   explicit BatchArrays(std::span<const StockEvent> events) {
+    std::map<std::string, std::int64_t> per_sku;
     for (const auto& event : events) {
       std::string event_id = event.EventId();
       for (const auto& line : event.deltas) {
@@ -315,14 +259,12 @@ struct BatchArrays {
         kinds.push_back(event.kind);
         refs.push_back(event.ref);
         stream_ids.push_back(event.stream_id);
-        set_quantities.push_back(std::to_string(event.set_quantity.value_or(line.delta)));
-        per_sku[line.sku].Add(event, line.delta);
+        AddToSkuTotal(per_sku[line.sku], line.delta, event);
       }
     }
     for (const auto& [sku, total] : per_sku) {
       total_skus.push_back(sku);
-      totals.push_back(std::to_string(total.delta));
-      first_sets.push_back(total.first_set);
+      totals.push_back(std::to_string(total));
     }
   }
   /// The ledger rows in COPY's text format. Identifiers are visible ASCII, so of COPY's special
@@ -350,32 +292,9 @@ struct BatchArrays {
     return text;
   }
   [[nodiscard]] std::vector<std::optional<std::string>> Ledger() const {
-    return {detail::ArrayLiteral(event_ids),     detail::ArrayLiteral(skus),
-            detail::ArrayLiteral(deltas),        detail::ArrayLiteral(kinds),
-            detail::ArrayLiteral(refs),          detail::ArrayLiteral(stream_ids),
-            detail::ArrayLiteral(set_quantities)};
-  }
-  [[nodiscard]] std::vector<std::optional<std::string>> Totals() const {
-    return {detail::ArrayLiteral(total_skus), detail::ArrayLiteral(totals),
-            detail::ArrayLiteral(first_sets)};
-  }
-  /// kSettleStockSql's parameters for the rows kAddStockSql inserted (`inserted`: its result).
-  [[nodiscard]] std::vector<std::optional<std::string>> Settle(
-      const detail::PgResult& inserted) const {
-    std::vector<std::string> stray, created, positions, quantities;
-    for (int row = 0; row < inserted.rows(); ++row) {
-      std::string sku(inserted.Text(row, 0));
-      if (inserted.Text(row, 1) != "t") {
-        stray.push_back(std::move(sku));
-        continue;
-      }
-      const SkuBatchTotal& total = per_sku.at(sku);
-      positions.push_back(total.first_set);
-      quantities.push_back(std::to_string(total.set_quantity));
-      created.push_back(std::move(sku));
-    }
-    return {detail::ArrayLiteral(stray), detail::ArrayLiteral(created),
-            detail::ArrayLiteral(positions), detail::ArrayLiteral(quantities)};
+    return {detail::ArrayLiteral(event_ids), detail::ArrayLiteral(skus),
+            detail::ArrayLiteral(deltas),    detail::ArrayLiteral(kinds),
+            detail::ArrayLiteral(refs),      detail::ArrayLiteral(stream_ids)};
   }
 };
 
@@ -417,10 +336,8 @@ ApplyOutcome PostgresStore::ApplyEvents(std::span<const StockEvent> events) {
   try {
     InRedisTransaction(*conn, [&] {
       conn->CopyIn(kCopyLedgerSql, batch.CopyText());
-      const auto inserted = conn->Exec(kAddStockSql, batch.Totals());
-      if (inserted.rows() > 0) {  // a new SKU, or one deleted: rare
-        conn->Exec(kSettleStockSql, batch.Settle(inserted));
-      }
+      conn->Exec(kAddStockSql,
+                 {detail::ArrayLiteral(batch.total_skus), detail::ArrayLiteral(batch.totals)});
       raise_high_water();
     });
     outcome.applied_rows = batch.event_ids.size();

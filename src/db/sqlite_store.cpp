@@ -32,23 +32,6 @@ const std::array kMigrations = {
     Migration{3, "integer_quantity", sqlite_sql::k003IntegerQuantity},
 };
 
-// One SKU's new ledger rows (SkuBatchTotal: ?2 their sum, ?3 the first set's stream position or
-// '', ?4 its quantity): an existing row gets the sum; a missing one is created only by a set, with
-// its quantity plus the SKU's ledger deltas after it in stream order, which by now include this
-// batch's. The ledger's stream ids are compared as StreamPosition (store.hpp) writes them.
-constexpr const char* kAddStockSql = R"sql(
-INSERT INTO inventory (sku, quantity)
-SELECT ?1, CASE WHEN EXISTS (SELECT 1 FROM inventory WHERE sku = ?1) THEN 0 ELSE ?4 + coalesce((
-         SELECT sum(delta) FROM invsync_ledger
-         WHERE sku = ?1 AND printf('%020d-%020d',
-           CAST(substr(stream_id, 1, instr(stream_id, '-') - 1) AS INTEGER),
-           CAST(substr(stream_id, instr(stream_id, '-') + 1) AS INTEGER)) > ?3
-       ), 0) END
-WHERE ?3 <> '' OR EXISTS (SELECT 1 FROM inventory WHERE sku = ?1)
-ON CONFLICT (sku) DO UPDATE SET quantity = quantity + ?2,
-                                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-)sql";
-
 std::chrono::milliseconds AgeOf(double julian_day, double now_julian_day) {
   constexpr double kMillisPerDay = 86'400'000.0;
   return std::chrono::milliseconds(
@@ -170,7 +153,7 @@ ApplyOutcome SqliteStore::ApplyEvents(std::span<const StockEvent> events) {
                            "stream_id) VALUES (?, ?, ?, ?, ?, ?)");
     SqliteStatement first(*conn,
                           "SELECT stream_id FROM invsync_ledger WHERE event_id = ? AND sku = ?");
-    std::map<std::string, SkuBatchTotal> totals;
+    std::map<std::string, std::int64_t> totals;
     for (const auto& event : events) {
       const std::string event_id = event.EventId();
       for (const auto& line : event.deltas) {
@@ -183,7 +166,7 @@ ApplyOutcome SqliteStore::ApplyEvents(std::span<const StockEvent> events) {
             .Run();
         if (conn->Changes() == 1) {
           outcome.applied_rows += 1;
-          totals[line.sku].Add(event, line.delta);
+          AddToSkuTotal(totals[line.sku], line.delta, event);
           continue;
         }
         outcome.duplicate_rows += 1;
@@ -194,13 +177,12 @@ ApplyOutcome SqliteStore::ApplyEvents(std::span<const StockEvent> events) {
         first.Reset();
       }
     }
-    SqliteStatement add(*conn, kAddStockSql);
+    SqliteStatement add(*conn,
+                        "INSERT INTO inventory (sku, quantity) VALUES (?, ?) ON CONFLICT (sku) DO "
+                        "UPDATE SET quantity = quantity + excluded.quantity, updated_at = "
+                        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
     for (const auto& [sku, total] : totals) {
-      add.Bind(1, sku)
-          .Bind(2, total.delta)
-          .Bind(3, total.first_set)
-          .Bind(4, total.set_quantity)
-          .Run();
+      add.Bind(1, sku).Bind(2, total).Run();
     }
     // These changes came from Redis: no echo (see sql/sqlite/001_init.sql).
     SqliteStatement echo(*conn, "DELETE FROM invsync_outbox WHERE id > ?");

@@ -30,25 +30,11 @@ std::string HighestStreamPosition(std::span<const StockEvent> events) {
   return highest;
 }
 
-void SkuBatchTotal::Add(const StockEvent& event, std::int64_t sku_delta) {
-  if (__builtin_add_overflow(delta, sku_delta, &delta)) {
+void AddToSkuTotal(std::int64_t& total, std::int64_t delta, const StockEvent& event) {
+  if (__builtin_add_overflow(total, delta, &total)) {
     throw RejectedDataError(
         fmt::format("the deltas of one SKU in a batch add up past 64 bits (at {} of {})",
                     event.EventId(), event.stream_id));
-  }
-  if (event.kind != "set") {
-    return;
-  }
-  // Stream ids from Redis always have a position; an event made up without one counts as first.
-  std::string position = StreamPosition(event.stream_id);
-  if (position.empty()) {
-    position.push_back('0');  // (assigning "0" trips a false -Wrestrict of GCC 12)
-  }
-  if (first_set.empty() || position < first_set) {
-    first_set = std::move(position);
-    // A set written by a version that did not record its quantity: its delta is the quantity
-    // when the set created the Redis key.
-    set_quantity = event.set_quantity.value_or(sku_delta);
   }
 }
 

@@ -24,9 +24,6 @@ struct StockEvent {
   std::string kind;       ///< "deduct", "cancel", "restock" or "set"
   std::string ref;        ///< the order id or request id
   std::vector<SkuDelta> deltas;
-  /// For a set: the quantity it set (its delta is relative to what Redis held). nullopt for the
-  /// other kinds, and for sets written by versions that did not record it.
-  std::optional<std::int64_t> set_quantity;
 
   /// The business id that makes the event unique in the ledger for ever, e.g. "deduct:o-17".
   [[nodiscard]] std::string EventId() const { return kind + ":" + ref; }
@@ -103,17 +100,10 @@ struct Change {
 /// The highest StreamPosition of `events` (empty if none has a valid stream id).
 [[nodiscard]] std::string HighestStreamPosition(std::span<const StockEvent> events);
 
-/// One SKU's share of a batch of new ledger rows. A SKU without an inventory row gets one only from
-/// a set: its quantity plus the deltas after it in stream order (earlier ones belong to a SKU
-/// deleted since). Both stores apply events that way.
-struct SkuBatchTotal {
-  std::int64_t delta = 0;         ///< the sum of the SKU's deltas: what an existing row gets
-  std::string first_set;          ///< StreamPosition of the SKU's first set ("" none)
-  std::int64_t set_quantity = 0;  ///< the quantity that set set
-
-  /// Adds the row of `event` for this SKU. A sum past 64 bits throws `RejectedDataError`.
-  void Add(const StockEvent& event, std::int64_t sku_delta);
-};
+/// Adds one of `event`'s deltas to a SKU's total for a batch. A sum past 64 bits throws
+/// `RejectedDataError` (the persister then applies the batch event by event, and dead-letters the
+/// event the database cannot take).
+void AddToSkuTotal(std::int64_t& total, std::int64_t delta, const StockEvent& event);
 
 /// Key of the stream high-water mark in `invsync_meta`.
 inline constexpr std::string_view kStreamHighWaterKey = "stream_high_water";
@@ -198,11 +188,8 @@ class Store {
   /// How many SKUs the database has.
   [[nodiscard]] virtual std::int64_t CountSkus() = 0;
   /// Applies events in one transaction: a ledger row per (event, SKU), skipping rows already
-  /// there, then the quantity changes of the new rows only. A SKU without an inventory row (new, or
-  /// deleted in the database) is created only by a new set, with the quantity it set plus the
-  /// SKU's ledger deltas after it in stream order (also those committed earlier by another batch);
-  /// without one its rows go to the ledger alone (see SkuBatchTotal). Changes made here are
-  /// marked as coming from Redis so change capture does not send them back.
+  /// there, then the quantity changes of the new rows only (creating rows for new SKUs). Changes
+  /// made here are marked as coming from Redis so change capture does not send them back.
   /// The same transaction raises the stream high-water mark (ReadStreamHighWater).
   virtual ApplyOutcome ApplyEvents(std::span<const StockEvent> events) = 0;
   /// The highest stream id of any event ever applied, in StreamPosition form; nullopt before the

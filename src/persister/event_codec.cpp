@@ -44,22 +44,6 @@ bool DecodeDeltas(std::string_view text, std::vector<db::SkuDelta>& deltas, std:
   return true;
 }
 
-// A set's `quantity` field: what it set the stock to, for one SKU.
-bool DecodeSetQuantity(std::string_view text, db::StockEvent& event, std::string& problem) {
-  const auto quantity = ParseInt64(text);
-  if (!quantity || *quantity < 0 || *quantity > core::kMaxStock) {
-    problem = fmt::format("set quantity \"{}\" is not an integer from 0 to {}", text.substr(0, 40),
-                          core::kMaxStock);
-    return false;
-  }
-  if (event.deltas.size() != 1) {
-    problem = "a set with a quantity must have exactly one delta";
-    return false;
-  }
-  event.set_quantity = *quantity;
-  return true;
-}
-
 }  // namespace
 
 std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const redis::Value& fields,
@@ -71,7 +55,6 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
   db::StockEvent event;
   event.stream_id = stream_id;
   const std::string* deltas = nullptr;
-  const std::string* set_quantity = nullptr;
   for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
     const auto& name = fields.elements[i];
     const auto& value = fields.elements[i + 1];
@@ -85,8 +68,6 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
       event.ref = value.str;
     } else if (name.str == "deltas") {
       deltas = &value.str;
-    } else if (name.str == "quantity") {
-      set_quantity = &value.str;
     }
   }
   if (event.kind != "deduct" && event.kind != "cancel" && event.kind != "restock" &&
@@ -103,10 +84,6 @@ std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const re
     return std::nullopt;
   }
   if (!DecodeDeltas(*deltas, event.deltas, problem)) {
-    return std::nullopt;
-  }
-  if (set_quantity != nullptr && event.kind == "set" &&
-      !DecodeSetQuantity(*set_quantity, event, problem)) {
     return std::nullopt;
   }
   return event;

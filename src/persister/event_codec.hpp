@@ -9,10 +9,9 @@
 
 namespace invsync::persister {
 
-/// Decodes one stream entry's field list (`kind`, `ref`, `deltas` = "sku delta\n...", and for a
-/// set `quantity`, the quantity set) as written by the Lua scripts. Anything else (a foreign or
-/// corrupted entry, a delta past core::kMaxEventDelta) yields nullopt and a reason in `problem`;
-/// it never throws.
+/// Decodes one stream entry's field list (`kind`, `ref`, `deltas` = "sku delta\n...") as written
+/// by the Lua scripts. Anything else (a foreign or corrupted entry, a delta past
+/// core::kMaxEventDelta) yields nullopt and a reason in `problem`; it never throws.
 std::optional<db::StockEvent> DecodeEvent(const std::string& stream_id, const redis::Value& fields,
                                           std::string& problem);
 

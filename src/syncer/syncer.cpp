@@ -187,7 +187,9 @@ void Syncer::ReportMismatch(const CursorMismatchError& error) {
 }
 
 std::optional<std::string> Syncer::Problem() const {
-  if (!counters_.cursor_mismatch.load()) {
+  // Only the active syncer checks the cursor: one that lost the lead would otherwise report a
+  // mismatch it can no longer see being fixed.
+  if (!counters_.leader.load() || !counters_.cursor_mismatch.load()) {
     return std::nullopt;
   }
   std::lock_guard lock(problem_mutex_);

@@ -405,6 +405,19 @@ TEST_F(StockTest, AnOrderThatCannotBeRecordedInTheStreamChangesNothing) {
   EXPECT_EQ(Redis({"HGET", "invsync:inflight", "A"}).AsOptionalString(), std::nullopt);
 }
 
+// The same for a set that creates a SKU: before, it installed the key (at 0) and the SKU's fill
+// position before the XADD that failed.
+TEST_F(StockTest, ASetThatCannotBeRecordedInTheStreamCreatesNothing) {
+  Redis({"SET", "invsync:events", "not a stream"});
+  EXPECT_THROW((void)stock().Set("NEW", 5, "s1"), Error);
+  EXPECT_EQ(Redis({"EXISTS", "inventory:NEW"}).AsInteger(), 0);
+  EXPECT_EQ(Redis({"EXISTS", "invsync:request:s1"}).AsInteger(), 0);
+  Redis({"DEL", "invsync:events"});
+  ASSERT_EQ(stock().Set("NEW", 5, "s1").quantity, 5);
+  Drain();
+  EXPECT_EQ(DatabaseQuantity("NEW"), 5);
+}
+
 // An order id that comes back after the window with other lines, after its first order was
 // cancelled, and is cancelled again: each (event, SKU) reaches the database once and what Redis
 // applied twice is given back, so both sides agree at every drain.

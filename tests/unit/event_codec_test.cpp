@@ -77,38 +77,6 @@ TEST(EventCodec, RefusesADeltaPastTheLargestAnyScriptWrites) {
   }
 }
 
-TEST(EventCodec, DecodesTheQuantityASetSet) {
-  std::string problem;
-  auto event = DecodeEvent(
-      "1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A -46", "quantity", "50"}), problem);
-  ASSERT_TRUE(event) << problem;
-  EXPECT_EQ(event->deltas[0].delta, -46);
-  EXPECT_EQ(event->set_quantity, 50);
-
-  // Written by a version that did not record it; and other kinds have none.
-  event = DecodeEvent("1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A 5"}), problem);
-  ASSERT_TRUE(event) << problem;
-  EXPECT_EQ(event->set_quantity, std::nullopt);
-  event = DecodeEvent("1-0", Fields({"kind", "restock", "ref", "r1", "deltas", "A 5"}), problem);
-  ASSERT_TRUE(event) << problem;
-  EXPECT_EQ(event->set_quantity, std::nullopt);
-}
-
-TEST(EventCodec, RefusesASetQuantityThatNoSetCanHave) {
-  const std::string past = std::to_string(core::kMaxStock + 1);
-  for (const std::string& quantity : {std::string("-1"), past, std::string("5x")}) {
-    std::string problem;
-    EXPECT_FALSE(DecodeEvent(
-        "1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A 5", "quantity", quantity}),
-        problem))
-        << quantity;
-    EXPECT_NE(problem.find("set quantity"), std::string::npos) << problem;
-  }
-  std::string problem;
-  EXPECT_FALSE(DecodeEvent(
-      "1-0", Fields({"kind", "set", "ref", "r1", "deltas", "A 5\nB 5", "quantity", "5"}), problem));
-}
-
 TEST(EventCodec, RefusesNonStringFields) {
   redis::Value fields = Fields({"kind", "deduct", "ref", "o1", "deltas"});
   fields.elements.push_back({.type = redis::Value::Type::kInteger, .integer = 5});
