@@ -79,7 +79,8 @@ if tonumber(current) + delta > max_stock then
   return {'too_large', current}
 end
 
--- The writes, the one that can fail first (see deduct.lua); raise_inflight: lua/inflight.lua.
+-- The writes, the one that can fail first (see write_lines in lua/order_record.lua);
+-- raise_inflight: lua/inflight.lua.
 local id = redis.call('XADD', stream_key, '*', 'kind', kind, 'ref', request_id,
                       'deltas', sku .. ' ' .. string.format('%d', delta))
 if seq then

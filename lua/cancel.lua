@@ -7,7 +7,7 @@
 local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
 local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
 local lines = #KEYS - 3
--- read_order, write_order: lua/order_record.lua, loaded in front of this script.
+-- read_order, write_order, write_lines: lua/order_record.lua, loaded in front of this script.
 
 local record = read_order(order_key)
 if not record[1] then
@@ -36,19 +36,6 @@ for i = 1, lines do
   end
 end
 
--- The writes, the one that can fail first (see deduct.lua).
-local deltas = {}
-for i = 1, lines do
-  deltas[i] = ARGV[2 + 2 * i] .. ' ' .. ARGV[3 + 2 * i]
-end
-local id = redis.call('XADD', stream_key, '*', 'kind', 'cancel', 'ref', order_id,
-                      'deltas', table.concat(deltas, '\n'))
-local remaining = {}
-for i = 1, lines do
-  local sku, quantity = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', tonumber(quantity)))
-  raise_inflight(inflight_key, sku)
-end
-local remaining_text = table.concat(remaining, '\n')
+local id, remaining_text = write_lines(stream_key, inflight_key, 'cancel', order_id, '', lines)
 write_order(order_key, canonical, 'cancelled', record[3] or '', remaining_text, retention_ms)
 return {'ok', remaining_text, id}

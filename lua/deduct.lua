@@ -9,8 +9,7 @@
 local order_key, stream_key, inflight_key = KEYS[1], KEYS[2], KEYS[3]
 local order_id, canonical, retention_ms = ARGV[1], ARGV[2], ARGV[3]
 local lines = #KEYS - 3
--- read_order, write_order: lua/order_record.lua, raise_inflight: lua/inflight.lua, both loaded in
--- front of this script.
+-- read_order, write_order, write_lines: lua/order_record.lua, loaded in front of this script.
 
 local first = read_order(order_key)
 if first[1] then
@@ -41,21 +40,6 @@ if shortage then
   return shortage
 end
 
--- The writes, the one that can fail first: XADD (a key of another type under the stream's name)
--- fails before anything changed. The stock keys hold integers of at most 16 digits (checked
--- above), the in-flight counts cannot fail (lua/inflight.lua), SET overwrites whatever it finds.
-local deltas = {}
-for i = 1, lines do
-  deltas[i] = ARGV[2 + 2 * i] .. ' -' .. ARGV[3 + 2 * i]
-end
-local id = redis.call('XADD', stream_key, '*', 'kind', 'deduct', 'ref', order_id,
-                      'deltas', table.concat(deltas, '\n'))
-local remaining = {}
-for i = 1, lines do
-  local sku, wanted = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  remaining[i] = string.format('%d', redis.call('HINCRBY', KEYS[3 + i], 'quantity', '-' .. wanted))
-  raise_inflight(inflight_key, sku)
-end
-local remaining_text = table.concat(remaining, '\n')
+local id, remaining_text = write_lines(stream_key, inflight_key, 'deduct', order_id, '-', lines)
 write_order(order_key, canonical, 'deducted', remaining_text, '', retention_ms)
 return {'ok', remaining_text, id}

@@ -1,4 +1,4 @@
--- Loaded in front of deduct.lua, cancel.lua and adjust.lua.
+-- Loaded in front of adjust.lua, and of lua/order_record.lua for deduct.lua and cancel.lua.
 --
 -- Raises a SKU's in-flight count (events in the stream not yet persisted; ack.lua lowers it) in a
 -- way that cannot fail. Redis does not roll a script back when a command in it fails, so a failure

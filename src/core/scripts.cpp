@@ -5,9 +5,9 @@
 namespace invsync::core {
 
 Scripts::Scripts()
-    : deduct_source_(std::string(lua::kOrderRecord) + std::string(lua::kInflight) +
+    : deduct_source_(std::string(lua::kInflight) + std::string(lua::kOrderRecord) +
                      std::string(lua::kDeduct)),
-      cancel_source_(std::string(lua::kOrderRecord) + std::string(lua::kInflight) +
+      cancel_source_(std::string(lua::kInflight) + std::string(lua::kOrderRecord) +
                      std::string(lua::kCancel)),
       adjust_source_(std::string(lua::kInflight) + std::string(lua::kAdjust)),
       audit_state_source_(std::string(lua::kStoredQuantity) + std::string(lua::kAuditState)),

@@ -14,7 +14,7 @@ struct Scripts {
   Scripts& operator=(const Scripts&) = delete;
 
  private:
-  // deduct.lua and cancel.lua, each with lua/order_record.lua and lua/inflight.lua in front,
+  // deduct.lua and cancel.lua, each with lua/inflight.lua and lua/order_record.lua in front,
   // adjust.lua with lua/inflight.lua in front, and audit_state.lua and repair.lua, each with
   // lua/stored_quantity.lua in front (Redis scripts cannot share code otherwise). First: the
   // scripts below are built from them.
