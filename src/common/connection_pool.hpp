@@ -17,7 +17,10 @@ namespace invsync {
 /// A fixed-size pool of connections (Redis, PostgreSQL, SQLite), opened on demand and shared by
 /// threads. A connection that reports `broken()` when returned is dropped, and so are the idle
 /// ones: a connection breaks when its server went away (a restart, a failover), and the idle ones
-/// are then as dead; dropping them saves each later borrower one failed call.
+/// are then as dead; dropping them saves each later borrower one failed call. A database
+/// connection handed back inside a transaction (one whose ROLLBACK failed, or that failed between
+/// its BEGIN and the code that would have rolled it back) is dropped alone: lent again, it would
+/// fail its next borrower's BEGIN, or make the borrower's work part of an aborted transaction.
 template <typename Connection>
 class ConnectionPool {
  public:
@@ -81,6 +84,13 @@ class ConnectionPool {
       idle_.clear();
       freed_.notify_all();
       return;
+    }
+    if constexpr (requires { connection->in_transaction(); }) {
+      if (connection->in_transaction()) {
+        --opened_;
+        freed_.notify_one();
+        return;
+      }
     }
     idle_.push_back(std::move(connection));
     freed_.notify_one();

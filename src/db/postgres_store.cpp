@@ -4,6 +4,8 @@
 
 #include <array>
 #include <limits>
+#include <string_view>
+#include <utility>
 
 #include "common/error.hpp"
 #include "db/detail/pg.hpp"
@@ -160,6 +162,27 @@ JOIN invsync_ledger l ON l.event_id = i.event_id AND l.sku = i.sku
 WHERE l.stream_id <> i.stream_id
 )sql";
 
+// Runs `begin` (statements starting with BEGIN), then `work`, then COMMIT; rolls back on any
+// failure, the beginning's included, and rethrows that failure.
+template <typename Work>
+void InTransaction(detail::PgConnection& conn, std::string_view begin, Work&& work) {
+  try {
+    conn.ExecScript(begin);
+    work();
+    conn.ExecScript("COMMIT");
+  } catch (...) {
+    if (!conn.broken()) {
+      try {
+        conn.ExecScript("ROLLBACK");
+      } catch (const Error&) {
+        // The original failure is the one worth reporting. A connection left inside the
+        // transaction is not lent again (see ConnectionPool).
+      }
+    }
+    throw;
+  }
+}
+
 }  // namespace
 
 PostgresStore::PostgresStore(std::string url, std::size_t pool_size)
@@ -173,12 +196,12 @@ PostgresStore::Lease PostgresStore::Acquire() { return pool_.Acquire(); }
 
 void PostgresStore::Migrate() {
   auto conn = Acquire();
-  conn->ExecScript(fmt::format(
+  const auto begin = fmt::format(
       "BEGIN; SELECT pg_advisory_xact_lock({}); "
       "CREATE TABLE IF NOT EXISTS invsync_migrations (version int PRIMARY KEY, name text NOT "
       "NULL, applied_at timestamptz NOT NULL DEFAULT now());",
-      kMigrationLockKey));
-  try {
+      kMigrationLockKey);
+  InTransaction(*conn, begin, [&] {
     for (const auto& migration : kMigrations) {
       auto done = conn->Exec("SELECT 1 FROM invsync_migrations WHERE version = $1",
                              {std::to_string(migration.version)});
@@ -189,13 +212,7 @@ void PostgresStore::Migrate() {
       conn->Exec("INSERT INTO invsync_migrations (version, name) VALUES ($1, $2)",
                  {std::to_string(migration.version), std::string(migration.name)});
     }
-    conn->ExecScript("COMMIT");
-  } catch (...) {
-    if (!conn->broken()) {
-      conn->ExecScript("ROLLBACK");
-    }
-    throw;
-  }
+  });
 }
 
 StockSnapshot PostgresStore::LoadStock(std::string_view sku) {
@@ -302,20 +319,8 @@ struct BatchArrays {
 // skips them; rolls back on any failure.
 template <typename Work>
 void InRedisTransaction(detail::PgConnection& conn, Work&& work) {
-  conn.ExecScript("BEGIN; SELECT set_config('invsync.origin', 'redis', true)");
-  try {
-    work();
-    conn.ExecScript("COMMIT");
-  } catch (...) {
-    if (!conn.broken()) {
-      try {
-        conn.ExecScript("ROLLBACK");
-      } catch (const Error&) {
-        // The original failure is the one worth reporting.
-      }
-    }
-    throw;
-  }
+  InTransaction(conn, "BEGIN; SELECT set_config('invsync.origin', 'redis', true)",
+                std::forward<Work>(work));
 }
 
 }  // namespace

@@ -300,8 +300,7 @@ std::map<std::string, StockAudit> SqliteStore::AuditStock(std::span<const std::s
   }
   auto conn = pool_.Acquire();
   // One read transaction: the quantities and the outbox rows come from one snapshot.
-  conn->Exec("BEGIN");
-  try {
+  detail::InReadTransaction(*conn, [&] {
     SqliteStatement quantity(*conn, "SELECT quantity FROM inventory WHERE sku = ?");
     SqliteStatement pending(*conn,
                             "SELECT id, kind, delta FROM invsync_outbox WHERE sku = ? AND id > ? "
@@ -318,11 +317,7 @@ std::map<std::string, StockAudit> SqliteStore::AuditStock(std::span<const std::s
       }
       pending.Reset();
     }
-    conn->Exec("COMMIT");
-  } catch (...) {
-    conn->Exec("ROLLBACK");
-    throw;
-  }
+  });
   return audits;
 }
 

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <span>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -26,6 +28,7 @@ class StockTest : public ServersTest {
         ")");
   }
   std::int64_t StreamLength() { return Redis({"XLEN", "invsync:events"}).AsInteger(); }
+  void SellOneElsewhereThenLoseRedis(const std::string& sku, std::int64_t filled);
 };
 
 TEST_F(StockTest, GetOnMissLoadsFromDatabaseIntoTheSeedHashLayout) {
@@ -495,6 +498,20 @@ TEST_F(StockTest, FillDiscardsADatabaseReadOvertakenByPersistedEvents) {
 // (A at 99, persisted count 1) and our install, another process sells one unit, a persister
 // commits it, Redis loses everything, and the persister's acknowledgement rebuilds A's persisted
 // count from 0: back at 1, the count we read, while our read lacks the sale.
+/// Another service fills `sku` at `filled` and sells one unit; its persister commits the sale and
+/// then Redis loses its data. Afterwards the database holds `filled - 1` and Redis holds only the
+/// persisted count the acknowledgement wrote again: the same count a read from before all this
+/// saw, so only Redis's epoch tells that read is stale.
+void StockTest::SellOneElsewhereThenLoseRedis(const std::string& sku, std::int64_t filled) {
+  // The other process cannot take the fill lock (the caller holds it): emulate its fill directly.
+  Redis({"HSET", "inventory:" + sku, "product_id", sku, "quantity", std::to_string(filled)});
+  auto other = NewService(store());
+  ASSERT_EQ(other->Deduct("elsewhere-" + sku, {{sku, 1}}).status, StockStatus::kOk);
+  ASSERT_EQ(PersistThenLoseRedis(), 1U);
+  ASSERT_EQ(DatabaseQuantity(sku), filled - 1);
+  ASSERT_EQ(Redis({"HGET", core::Keys::kPersisted, sku}).AsString(), "1") << "not rebuilt";
+}
+
 TEST_F(StockTest, FillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
   SeedDatabase("A", 100);
   ASSERT_EQ(stock().Deduct("o0", {{"A", 1}}).status, StockStatus::kOk);
@@ -505,23 +522,9 @@ TEST_F(StockTest, FillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
   auto service = NewService(slow);
   bool interfered = false;
   slow.after_read = [&] {
-    if (interfered) {
-      return;
+    if (!std::exchange(interfered, true)) {
+      SellOneElsewhereThenLoseRedis("A", 99);
     }
-    interfered = true;
-    // The other process cannot take the fill lock (we hold it): emulate its fill directly.
-    Redis({"HSET", "inventory:A", "product_id", "A", "quantity", "99"});
-    auto other = NewService(store());
-    ASSERT_EQ(other->Deduct("o1", {{"A", 1}}).status, StockStatus::kOk);
-    auto lose_data = [&](persister::FaultPoint at, std::span<const db::StockEvent> /*events*/) {
-      if (at == persister::FaultPoint::kAfterCommit) {
-        Redis({"FLUSHALL"});
-      }
-    };
-    persister::Persister persister(pool(), store(), persister_options, lose_data);
-    ASSERT_EQ(persister.RunOnce(std::chrono::seconds(1)), 1U);
-    ASSERT_EQ(DatabaseQuantity("A"), 98);
-    ASSERT_EQ(Redis({"HGET", core::Keys::kPersisted, "A"}).AsString(), "1") << "not rebuilt";
   };
   EXPECT_EQ(service->Get("A").quantity, 98);
   EXPECT_TRUE(interfered);
@@ -529,6 +532,33 @@ TEST_F(StockTest, FillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
   Drain();
   EXPECT_EQ(RedisQuantity("A"), 98);
   EXPECT_EQ(DatabaseQuantity("A"), 98);
+}
+
+TEST_F(StockTest, AManySkuFillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
+  SeedDatabase("A", 100);
+  SeedDatabase("B", 50);
+  ASSERT_EQ(stock().Deduct("o0", {{"A", 1}}).status, StockStatus::kOk);
+  Drain();
+  Redis({"DEL", "inventory:A"});
+  CountingStore slow(store());
+  auto service = NewService(slow);
+  bool interfered = false;
+  slow.after_batch_read = [&] {
+    if (!std::exchange(interfered, true)) {
+      SellOneElsewhereThenLoseRedis("A", 99);
+    }
+  };
+  const std::vector<std::string> skus{"A", "B"};
+  const auto read = service->GetMany(skus);
+  EXPECT_TRUE(interfered);
+  ASSERT_EQ(read.status, StockStatus::kOk);
+  using Item = std::pair<std::string, std::int64_t>;
+  EXPECT_EQ(read.items, (std::vector<Item>{{"A", 98}, {"B", 50}}));
+  Drain();
+  EXPECT_EQ(RedisQuantity("A"), 98);
+  EXPECT_EQ(DatabaseQuantity("A"), 98);
+  EXPECT_EQ(RedisQuantity("B"), 50);
+  EXPECT_EQ(DatabaseQuantity("B"), 50);
 }
 
 }  // namespace

@@ -203,6 +203,27 @@ TEST_F(WarmTest, AnEventPersistedAfterAPageReadIntoAnEmptiedRedisMakesItsSkuRead
   EXPECT_EQ(RedisQuantity("B"), 50);
 }
 
+TEST_F(WarmTest, APageReadFromBeforeRedisLostItsDataIsReadAgain) {
+  Insert("A", 100);
+  Insert("B", 50);
+  ASSERT_EQ(stock().Deduct("o0", {{"A", 1}}).status, StockStatus::kOk);
+  Drain();
+  Redis({"DEL", "inventory:A"});
+  PageHookStore hooked(store());
+  hooked.after_first_read = [&] {  // the page read A at 99
+    // Another service sells one (its fill is the read the page missed), its persister commits the
+    // sale, then Redis loses its data: A's persisted count comes back as the "1" the page saw.
+    ASSERT_EQ(stock().Deduct("o1", {{"A", 1}}).status, StockStatus::kOk);
+    ASSERT_EQ(PersistThenLoseRedis(), 1U);
+    ASSERT_EQ(Redis({"HGET", core::Keys::kPersisted, "A"}).AsString(), "1");
+  };
+  const auto counts = WarmAll(hooked);
+  EXPECT_EQ(counts.loaded, 2);
+  EXPECT_EQ(RedisQuantity("A"), 98);
+  EXPECT_EQ(DatabaseQuantity("A"), 98);
+  EXPECT_EQ(RedisQuantity("B"), 50);
+}
+
 TEST_F(WarmTest, AChangeAppliedBetweenTheReadAndTheInstallIsCountedOnce) {
   Insert("A", 100);
   syncer::Syncer syncer(pool(), store(), {});

@@ -227,4 +227,14 @@ void ServersTest::Drain(std::chrono::seconds limit) {
   }
 }
 
+std::size_t ServersTest::PersistThenLoseRedis() {
+  auto lose_data = [&](persister::FaultPoint at, std::span<const db::StockEvent> /*events*/) {
+    if (at == persister::FaultPoint::kAfterCommit) {
+      Redis({"FLUSHALL"});
+    }
+  };
+  persister::Persister persister(pool(), store(), persister_options, lose_data);
+  return persister.RunOnce(std::chrono::seconds(1));
+}
+
 }  // namespace invsync::testing

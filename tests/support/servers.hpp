@@ -115,6 +115,11 @@ class ServersTest : public ::testing::Test {
 
   /// Runs a persister until every event is persisted (or fails the test after `Scaled(limit)`).
   void Drain(std::chrono::seconds limit = std::chrono::seconds(60));
+  /// Runs one persister batch and empties Redis (FLUSHALL) between its commit and its
+  /// acknowledgement, as a Redis restarted without persistence would: the database keeps the
+  /// batch, Redis forgets everything but what the acknowledgement writes again. Returns the number
+  /// of events the batch persisted.
+  std::size_t PersistThenLoseRedis();
   /// Unpersisted events right now.
   std::int64_t Unpersisted();
 

@@ -122,6 +122,11 @@ PgConnection::PgConnection(const std::string& url) : conn_(Connect(url)) {
 
 bool PgConnection::broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
 
+bool PgConnection::in_transaction() const {
+  const auto status = PQtransactionStatus(conn_.get());
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
+}
+
 void PgConnection::Fail(const PGresult* result, std::string_view sql) {
   const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string message = result != nullptr ? PQresultErrorMessage(result) : "";

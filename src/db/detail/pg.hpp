@@ -66,6 +66,8 @@ class PgConnection {
   /// Runs several statements without parameters (migrations).
   void ExecScript(std::string_view sql);
   [[nodiscard]] bool broken() const;
+  /// True between a BEGIN and its COMMIT or ROLLBACK (also when a statement in it failed).
+  [[nodiscard]] bool in_transaction() const;
   /// Waits until a notification (of a channel this connection LISTENs to) arrives or `timeout`
   /// passes; consumes all that arrived. Returns true if there was one. A lost connection throws
   /// `TransientError`.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/error.hpp"
 
@@ -60,6 +61,8 @@ class SqliteConnection {
   [[nodiscard]] std::int64_t Changes() const;
   /// SQLite connections do not break the way network ones do.
   [[nodiscard]] static bool broken() { return false; }
+  /// True between a BEGIN and its COMMIT or ROLLBACK.
+  [[nodiscard]] bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
   [[noreturn]] void Fail(int code, std::string_view what) const;
   [[nodiscard]] sqlite3* handle() const { return db_; }
@@ -68,11 +71,10 @@ class SqliteConnection {
   sqlite3* db_ = nullptr;
 };
 
-/// Runs `work` between BEGIN IMMEDIATE (the write lock, taken at once) and COMMIT; rolls back on
-/// any failure.
+/// Runs `work` between `begin` and COMMIT; rolls back on any failure and rethrows that failure.
 template <typename Work>
-void InWriteTransaction(SqliteConnection& connection, Work&& work) {
-  connection.Exec("BEGIN IMMEDIATE");
+void InTransaction(SqliteConnection& connection, std::string_view begin, Work&& work) {
+  connection.Exec(begin);
   try {
     work();
     connection.Exec("COMMIT");
@@ -80,10 +82,23 @@ void InWriteTransaction(SqliteConnection& connection, Work&& work) {
     try {
       connection.Exec("ROLLBACK");
     } catch (const Error&) {
-      // The original failure is the one worth reporting.
+      // The original failure is the one worth reporting (SQLite may have rolled back already).
+      // A connection left inside the transaction is not lent again (see ConnectionPool).
     }
     throw;
   }
+}
+
+/// Runs `work` in a transaction that holds the write lock from its start (BEGIN IMMEDIATE).
+template <typename Work>
+void InWriteTransaction(SqliteConnection& connection, Work&& work) {
+  InTransaction(connection, "BEGIN IMMEDIATE", std::forward<Work>(work));
+}
+
+/// Runs `work` in a read transaction: every statement in it reads the same snapshot.
+template <typename Work>
+void InReadTransaction(SqliteConnection& connection, Work&& work) {
+  InTransaction(connection, "BEGIN", std::forward<Work>(work));
 }
 
 }  // namespace invsync::db::detail
