@@ -12,6 +12,7 @@
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <thread>
 #include <variant>
 
@@ -70,6 +71,37 @@ void MigrateWithRetry(db::Store& store, const std::stop_token& stop) {
       spdlog::warn("database not ready ({}); retrying", error.what());
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
+  }
+}
+
+// Only the service's commands create a SQLite file: for the others a mistyped path is an error,
+// not a new empty database. A file the service would create needs its directory (the data
+// directory, created below, for the default one): waiting would not make a mistyped one appear.
+void CheckSqlitePath(const std::string& database_url, bool explicit_url, bool runs_service) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (!database_url.starts_with(kSqlite)) {
+    return;
+  }
+  const std::filesystem::path file = database_url.substr(kSqlite.size());
+  std::error_code error;
+  if (!runs_service && !std::filesystem::exists(file, error)) {
+    if (!explicit_url) {
+      throw ConfigError(fmt::format(
+          "database.url is not set and there is no embedded database at {}: run `invsync "
+          "serve` first, or set database.url (and data.dir)",
+          file.string()));
+    }
+    throw ConfigError(fmt::format(
+        "database.url: there is no SQLite database at {} (`invsync migrate` or `invsync "
+        "serve` creates one)",
+        file.string()));
+  }
+  const std::filesystem::path directory = file.has_parent_path() ? file.parent_path() : ".";
+  if (runs_service && explicit_url && !std::filesystem::is_directory(directory, error)) {
+    throw ConfigError(fmt::format(
+        "database.url: {} is not a directory, so the SQLite database {} cannot be created there "
+        "(create the directory, or fix the path)",
+        directory.string(), file.string()));
   }
 }
 
@@ -163,6 +195,8 @@ int Run(int argc, char** argv) {
     const bool runs_service =
         command == "serve" || command == "persist" || command == "sync" || command == "migrate";
     const bool needs_data_dir = config::ManagesRedis(settings) || settings.database_url.empty();
+    const std::string database_url = config::EffectiveDatabaseUrl(settings);
+    CheckSqlitePath(database_url, !settings.database_url.empty(), runs_service);
     if (runs_service && needs_data_dir) {
       CreateDataDir(settings.data_dir);
     }
@@ -170,24 +204,6 @@ int Run(int argc, char** argv) {
     if (config::ManagesRedis(settings) && command == "serve") {
       managed_redis.emplace(settings.data_dir);
       managed_redis->Start();
-    }
-    // Only the service's commands create a SQLite file: a mistyped path is an error, not a new
-    // empty database.
-    constexpr std::string_view kSqlite = "sqlite://";
-    const std::string database_url = config::EffectiveDatabaseUrl(settings);
-    if (!runs_service && database_url.starts_with(kSqlite) &&
-        !std::filesystem::exists(database_url.substr(kSqlite.size()))) {
-      const auto file = database_url.substr(kSqlite.size());
-      if (settings.database_url.empty()) {
-        throw ConfigError(fmt::format(
-            "database.url is not set and there is no embedded database at {}: run `invsync "
-            "serve` first, or set database.url (and data.dir)",
-            file));
-      }
-      throw ConfigError(fmt::format(
-          "database.url: there is no SQLite database at {} (`invsync migrate` or `invsync "
-          "serve` creates one)",
-          file));
     }
     redis::Pool redis(redis::Endpoint::Parse(config::EffectiveRedisUrl(settings)),
                       static_cast<std::size_t>(settings.redis_pool_size), settings.redis_timeout);

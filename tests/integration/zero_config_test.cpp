@@ -264,6 +264,20 @@ TEST_F(ZeroConfigTest, AMistypedSqlitePathIsAConfigurationErrorAndCreatesNoFile)
   EXPECT_FALSE(std::filesystem::exists(typo));
 }
 
+TEST_F(ZeroConfigTest, AServiceGivenASqliteFileInAMissingDirectoryStopsAtOnceWithOneLine) {
+  const auto missing = dir_ / "no-such-dir";
+  for (const char* command : {"migrate", "serve"}) {
+    const auto started = std::chrono::steady_clock::now();
+    auto outcome =
+        Cli({"--database-url", "sqlite://" + (missing / "invsync.db").string(), command});
+    EXPECT_EQ(outcome.code, 2) << command << ": " << outcome.err;  // not a minute of retries
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10)) << command;
+    EXPECT_NE(outcome.err.find(missing.string()), std::string::npos) << outcome.err;
+    EXPECT_EQ(CountLines(outcome.err), 1) << outcome.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_));  // no data directory, Redis or database made
+}
+
 TEST_F(ZeroConfigTest, ACommandWithoutADatabaseSaysHowToGetOne) {
   auto outcome = Cli({"get", "A"});
   EXPECT_EQ(outcome.code, 2);
