@@ -26,8 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/connection_pool.hpp"
 #include "common/error.hpp"
 #include "core/keys.hpp"
+#include "db/detail/pg.hpp"
 #include "db/store.hpp"
 #include "persister/persister_threads.hpp"
 #include "process.hpp"
@@ -1033,6 +1035,23 @@ TEST_F(PersisterTest, CommittedButUnacknowledgedBatchIsNotTakenForALoss) {
   EXPECT_EQ(persister.counters().lost_redis_writes.load(), 0);
   EXPECT_EQ(RedisQuantity("A"), 978) << "a key was dropped for a loss that was not one";
   EXPECT_EQ(DatabaseQuantity("A"), 978);
+}
+
+// Every store call borrows its connection from a pool: one handed back inside a failed
+// transaction must not fail the next borrower ("current transaction is aborted").
+TEST_F(PersisterTest, APostgresConnectionHandedBackInAnAbortedTransactionIsNotLentAgain) {
+  ConnectionPool<db::detail::PgConnection> connections(
+      [] { return std::make_unique<db::detail::PgConnection>(TestDatabaseUrl()); }, 1, 1s,
+      "database");
+  {
+    auto lease = connections.Acquire();
+    lease->ExecScript("BEGIN");
+    EXPECT_THROW((void)lease->Exec("SELECT 1 / 0"), Error);
+    ASSERT_TRUE(lease->in_transaction());
+  }
+  auto lease = connections.Acquire();
+  EXPECT_FALSE(lease->in_transaction());
+  EXPECT_EQ(lease->Exec("SELECT 1").rows(), 1);
 }
 
 }  // namespace
