@@ -117,8 +117,7 @@ class Syncer {
   [[nodiscard]] const std::string& name() const { return options_.name; }
   /// Why this syncer applies nothing (its cursor belongs to another database: CursorMismatch), as
   /// it last found while leading, with what to do; nullopt if it found no such problem or does not
-  /// lead now. Kept in
-  /// memory: cheap enough for every health probe. Thread-safe.
+  /// lead now. Kept in memory: cheap enough for every health probe. Thread-safe.
   [[nodiscard]] std::optional<std::string> Problem() const;
 
  private:

@@ -494,14 +494,10 @@ TEST_F(StockTest, FillDiscardsADatabaseReadOvertakenByPersistedEvents) {
   EXPECT_EQ(slow.reads.load(), 2);  // the first read was discarded
 }
 
-// A fill must not install a value read before Redis lost its data. Between our database read
-// (A at 99, persisted count 1) and our install, another process sells one unit, a persister
-// commits it, Redis loses everything, and the persister's acknowledgement rebuilds A's persisted
-// count from 0: back at 1, the count we read, while our read lacks the sale.
-/// Another service fills `sku` at `filled` and sells one unit; its persister commits the sale and
-/// then Redis loses its data. Afterwards the database holds `filled - 1` and Redis holds only the
-/// persisted count the acknowledgement wrote again: the same count a read from before all this
-/// saw, so only Redis's epoch tells that read is stale.
+// Another service fills `sku` at `filled` and sells one unit; its persister commits the sale and
+// then Redis loses its data. Afterwards the database holds `filled - 1` and Redis holds only the
+// persisted count the acknowledgement wrote again: the same count a read from before all this
+// saw, so only Redis's epoch tells that read is stale.
 void StockTest::SellOneElsewhereThenLoseRedis(const std::string& sku, std::int64_t filled) {
   // The other process cannot take the fill lock (the caller holds it): emulate its fill directly.
   Redis({"HSET", "inventory:" + sku, "product_id", sku, "quantity", std::to_string(filled)});
@@ -512,6 +508,10 @@ void StockTest::SellOneElsewhereThenLoseRedis(const std::string& sku, std::int64
   ASSERT_EQ(Redis({"HGET", core::Keys::kPersisted, sku}).AsString(), "1") << "not rebuilt";
 }
 
+// A fill must not install a value read before Redis lost its data. Between our database read
+// (A at 99, persisted count 1) and our install, another process sells one unit, a persister
+// commits it, Redis loses everything, and the persister's acknowledgement rebuilds A's persisted
+// count from 0: back at 1, the count we read, while our read lacks the sale.
 TEST_F(StockTest, FillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
   SeedDatabase("A", 100);
   ASSERT_EQ(stock().Deduct("o0", {{"A", 1}}).status, StockStatus::kOk);
@@ -534,6 +534,7 @@ TEST_F(StockTest, FillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
   EXPECT_EQ(DatabaseQuantity("A"), 98);
 }
 
+// The same for a fill of several SKUs at once (one database read for all, as GetMany makes).
 TEST_F(StockTest, AManySkuFillDiscardsADatabaseReadFromBeforeRedisLostItsData) {
   SeedDatabase("A", 100);
   SeedDatabase("B", 50);
