@@ -1,7 +1,8 @@
 // The pieces of an API request one at a time, each from arbitrary bytes: JSON bodies of set,
-// restock and order (`api::ParseBody` and the field accessors), request targets (path segments
-// and query strings, percent-decoding, routing) and the identifier and order rules of
-// `core::validation`. The first byte picks the piece; the rest is its text.
+// restock and order (`api::ParseBody` and the field accessors; an order read without a document
+// must equal the document's reading), request targets (path segments and query strings,
+// percent-decoding, routing) and the identifier and order rules of `core::validation`. The first
+// byte picks the piece; the rest is its text.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "api/order_reader.hpp"
 #include "api/request_parsing.hpp"
 #include "common/text.hpp"
 #include "core/validation.hpp"
@@ -46,8 +48,24 @@ void RestockBody(const std::string& text) {
   std::ignore = core::CheckRestock("SKU-1", quantity, request_id);
 }
 
+// An order body read without a document (api::ReadUsualOrder) is the order the document reading
+// gives.
+void SameAsTheDocumentReading(const std::string& text, const api::OrderRequest& order) {
+  if (!api::ReadUsualOrder(text)) {
+    return;
+  }
+  try {
+    const auto body = api::ParseBody(JsonRequest(text), kBodyLimit);
+    Require(api::RequiredString(body, "order_id") == order.order_id);
+    Require(api::ParseLines(body) == order.lines);
+  } catch (const api::RequestError&) {
+    std::abort();  // the document reading refuses a body the other accepted
+  }
+}
+
 void OrderBody(const std::string& text) {
   const auto order = api::ParseOrder(JsonRequest(text), kBodyLimit);
+  SameAsTheDocumentReading(text, order);
   auto error = core::CheckOrder(order.order_id, order.lines, core::Limits{});
   if (!error) {
     Require(!order.lines.empty() && order.lines.size() <= 100);

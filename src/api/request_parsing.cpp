@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "api/order_reader.hpp"
 #include "common/text.hpp"
 
 namespace invsync::api {
@@ -104,11 +105,10 @@ bool IsJsonMediaType(std::string_view content_type) {
   while (!type.empty() && type.back() == ' ') {
     type.remove_suffix(1);
   }
-  std::string lower(type);
-  for (char& c : lower) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return lower == "application/json";
+  constexpr std::string_view kJson = "application/json";
+  return std::equal(type.begin(), type.end(), kJson.begin(), kJson.end(), [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == b;
+  });
 }
 
 const char* TypeName(const nlohmann::json& value) {
@@ -199,7 +199,10 @@ RouteMatch MatchRoute(const Target& target) {
   return {};
 }
 
-nlohmann::json ParseBody(const Request& request, std::size_t limit) {
+namespace {
+
+// What every JSON body must pass before it is parsed: its size, presence and media type.
+void CheckJsonBody(const Request& request, std::size_t limit) {
   if (request.body.size() > limit) {
     throw RequestError(
         413, "body_too_large",
@@ -213,6 +216,9 @@ nlohmann::json ParseBody(const Request& request, std::size_t limit) {
                        fmt::format("Content-Type must be application/json, got \"{}\"",
                                    request.content_type.substr(0, 100)));
   }
+}
+
+nlohmann::json ParseCheckedBody(const Request& request) {
   if (JsonDepth(request.body) > kMaxJsonDepth) {
     throw RequestError(400, "malformed_json",
                        fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
@@ -231,6 +237,13 @@ nlohmann::json ParseBody(const Request& request, std::size_t limit) {
     throw RequestError(400, "malformed_json", "the body must be a JSON object");
   }
   return body;
+}
+
+}  // namespace
+
+nlohmann::json ParseBody(const Request& request, std::size_t limit) {
+  CheckJsonBody(request, limit);
+  return ParseCheckedBody(request);
 }
 
 std::int64_t RequiredInteger(const nlohmann::json& object, const std::string& name,
@@ -298,7 +311,11 @@ std::vector<core::Line> ParseLines(const nlohmann::json& body) {
 }
 
 OrderRequest ParseOrder(const Request& request, std::size_t body_limit) {
-  const nlohmann::json body = ParseBody(request, body_limit);
+  CheckJsonBody(request, body_limit);
+  if (auto order = ReadUsualOrder(request.body)) {
+    return std::move(*order);
+  }
+  const nlohmann::json body = ParseCheckedBody(request);
   OrderRequest order;
   order.order_id = RequiredString(body, "order_id");
   order.lines = ParseLines(body);

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <variant>
+
+#include "api/order_reader.hpp"
 
 namespace invsync::api {
 namespace {
@@ -111,6 +114,110 @@ TEST(Fields, LinesNameTheOffendingLine) {
 TEST(Fields, HugeNumberMarkerDoesNotDisturbOrdinaryStrings) {
   auto body = ParseBody(JsonRequest(R"({"order_id":"1e400","n":1e400})"), 1024);
   EXPECT_EQ(RequiredString(body, "order_id"), "1e400");
+}
+
+using namespace std::string_literals;
+
+// Bodies of POST /v1/orders of the usual shape (ReadUsualOrder reads them)...
+const std::vector<std::string> kUsualOrderBodies = {
+    R"({"order_id":"o-1","lines":[{"sku":"A","quantity":2}]})",
+    R"({"lines":[{"quantity":2,"sku":"A"},{"sku":"B","quantity":9223372036854775807}],"order_id":"o"})",
+    " \t\r\n{ \"order_id\" : \"o\" , \"lines\" : [ { \"sku\" : \"A\" , \"quantity\" : -3 } ] } \n",
+    R"({"order_id":"o","lines":[]})",
+    R"({"order_id":"o\u00e9\n","lines":[{"sku":"\u0041","quantity":1}]})",
+    "{\"order_id\":\"caf\xc3\xa9\",\"lines\":[{\"sku\":\"A\",\"quantity\":1}]}",
+};
+
+// ... and of every other shape, valid or not (left to the document reading).
+const std::vector<std::string> kOtherOrderBodies = {
+    "{\"order_id\":\"bad \xc3\",\"lines\":[{\"sku\":\"A\",\"quantity\":1}]}",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1}],"note":"gift"})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1,"note":null}]})",
+    R"({"order_id":"o","order_id":"p","lines":[{"sku":"A","quantity":1}]})",
+    R"({"order_id":"o","lines":[{"sku":"A","sku":"B","quantity":1}]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1}],"lines":[]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1.0}]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1e400}]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":9223372036854775808}]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":"1"}]})",
+    R"({"order_id":"o","lines":[{"sku":7,"quantity":1}]})",
+    R"({"order_id":"o","lines":[{"sku":"A"}]})",
+    R"({"order_id":"o","lines":[{"quantity":1}]})",
+    R"({"order_id":"o","lines":[[]]})",
+    R"({"order_id":"o","lines":["A"]})",
+    R"({"order_id":"o","lines":{"sku":"A","quantity":1}})",
+    R"({"order_id":null,"lines":[{"sku":"A","quantity":1}]})",
+    R"({"order_id":["o"],"lines":[{"sku":"A","quantity":1}]})",
+    R"({"lines":[{"sku":"A","quantity":1}]})",
+    R"({"order_id":"o"})",
+    R"({})",
+    R"([{"order_id":"o","lines":[]}])",
+    R"("order")",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1}]} {})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1}]}x)",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1}])",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":01}]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1},]})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":1}]/**/})",
+    R"({"order_id":"o","lines":[{"sku":"A","quantity":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}]})",
+    "",
+    "{\"order_id\":\"o\0\",\"lines\":[]}"s,
+};
+
+// The order as the document reading gives it, or the error it answers.
+struct ErrorAnswer {
+  int status;
+  std::string code;
+  std::string message;
+  std::string field;
+  friend bool operator==(const ErrorAnswer&, const ErrorAnswer&) = default;
+};
+using OrderAnswer = std::variant<ErrorAnswer, std::pair<std::string, std::vector<core::Line>>>;
+
+template <typename Read>
+OrderAnswer AnswerOf(const Read& read) {
+  try {
+    OrderRequest order = read();
+    return std::pair(order.order_id, order.lines);
+  } catch (const RequestError& error) {
+    return ErrorAnswer{error.status, error.code, error.what(), error.field};
+  }
+}
+
+TEST(ParseOrder, AnswersEveryBodyAsTheDocumentReadingDoes) {
+  std::vector<std::string> bodies = kUsualOrderBodies;
+  bodies.insert(bodies.end(), kOtherOrderBodies.begin(), kOtherOrderBodies.end());
+  for (const auto& text : bodies) {
+    const Request request = JsonRequest(text);
+    const OrderAnswer document = AnswerOf([&] {
+      const auto body = ParseBody(request, 1024);
+      return OrderRequest{RequiredString(body, "order_id"), ParseLines(body)};
+    });
+    EXPECT_EQ(AnswerOf([&] { return ParseOrder(request, 1024); }), document) << text;
+  }
+}
+
+TEST(ReadUsualOrder, ReadsTheUsualShapeWithKeysInAnyOrder) {
+  for (const auto& text : kUsualOrderBodies) {
+    EXPECT_TRUE(ReadUsualOrder(text).has_value()) << text;
+  }
+  const auto order = ReadUsualOrder(kUsualOrderBodies[1]);
+  ASSERT_TRUE(order.has_value());
+  EXPECT_EQ(order->order_id, "o");
+  EXPECT_EQ(order->lines, (std::vector<core::Line>{{"A", 2}, {"B", INT64_MAX}}));
+  const auto spaced = ReadUsualOrder(kUsualOrderBodies[2]);
+  ASSERT_TRUE(spaced.has_value());
+  EXPECT_EQ(spaced->lines, (std::vector<core::Line>{{"A", -3}}));
+  const auto escaped = ReadUsualOrder(kUsualOrderBodies[4]);
+  ASSERT_TRUE(escaped.has_value());
+  EXPECT_EQ(escaped->order_id, "o\xc3\xa9\n");
+  EXPECT_EQ(escaped->lines, (std::vector<core::Line>{{"A", 1}}));
+}
+
+TEST(ReadUsualOrder, LeavesEveryOtherShapeToTheDocumentReading) {
+  for (const auto& text : kOtherOrderBodies) {
+    EXPECT_FALSE(ReadUsualOrder(text).has_value()) << text;
+  }
 }
 
 }  // namespace
