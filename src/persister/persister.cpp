@@ -99,11 +99,7 @@ StreamLag ReadLag(redis::Connection& connection, core::Scripts& scripts, bool tr
 }
 
 Persister::Persister(redis::Pool& redis, db::Store& store, PersisterOptions options, FaultHook hook)
-    : redis_(redis),
-      store_(store),
-      options_(std::move(options)),
-      hook_(std::move(hook)),
-      reader_(redis.Dedicated()) {
+    : redis_(redis), store_(store), options_(std::move(options)), hook_(std::move(hook)) {
   if (options_.consumer.empty()) {
     options_.consumer = DefaultConsumerName();
   }
@@ -132,14 +128,9 @@ void Persister::Run(const std::stop_token& stop) {
     } catch (const Error& error) {
       spdlog::warn("persister {}: {}; retrying in {} ms", options_.consumer, error.what(),
                    backoff.count());
-      if (reader_.broken()) {
-        try {
-          reader_ = redis_.Dedicated();
-          read_timeout_ = std::chrono::milliseconds(0);
-          check_before_read_ = true;  // Redis may have restarted, or failed over, without data
-        } catch (const Error&) {
-          // Redis still down: the next round tries again.
-        }
+      if (reader_ && reader_->broken()) {
+        reader_.reset();            // connected again on the next read
+        check_before_read_ = true;  // Redis may have restarted, or failed over, without data
       }
       PauseUnlessStopped(backoff, stop);
       backoff = std::min(backoff * 2, options_.max_backoff);
@@ -339,9 +330,17 @@ std::vector<Persister::Entry> Persister::ReadBatch(std::chrono::milliseconds blo
   return entries;
 }
 
+redis::Connection& Persister::Reader() {
+  if (!reader_) {
+    reader_.emplace(redis_.Dedicated());
+    read_timeout_ = std::chrono::milliseconds(0);
+  }
+  return *reader_;
+}
+
 void Persister::SetReadTimeout(std::chrono::milliseconds timeout) {
   if (timeout != read_timeout_) {
-    reader_.SetTimeout(timeout);  // a system call: made only when the timeout changes
+    Reader().SetTimeout(timeout);  // a system call: made only when the timeout changes
     read_timeout_ = timeout;
   }
 }
@@ -358,7 +357,7 @@ void Persister::ReadInto(std::vector<Entry>& entries,
                          const std::vector<std::string_view>& command) {
   redis::Value reply;
   try {
-    reply = reader_.Command(command);
+    reply = Reader().Command(command);
   } catch (const PermanentError& error) {
     if (std::string_view(error.what()).find("NOGROUP") == std::string_view::npos) {
       throw;
@@ -376,8 +375,8 @@ void Persister::Claim(std::vector<Entry>& entries) {
   std::string count = std::to_string(options_.batch_size);
   redis::Value reply;
   try {
-    reply = reader_.Command({"XAUTOCLAIM", Keys::kEvents, Keys::kPersisterGroup, options_.consumer,
-                             idle, claim_cursor_, "COUNT", count});
+    reply = Reader().Command({"XAUTOCLAIM", Keys::kEvents, Keys::kPersisterGroup, options_.consumer,
+                              idle, claim_cursor_, "COUNT", count});
   } catch (const PermanentError& error) {
     if (std::string_view(error.what()).find("NOGROUP") == std::string_view::npos) {
       throw;

@@ -148,13 +148,17 @@ class Persister {
   void CheckForLostWrites();
   /// Drops every cached stock key, SCAN by SCAN; returns how many.
   std::int64_t DropStockKeys();
+  /// The reading connection, connected if it is not (throws `TransientError` if Redis is down).
+  redis::Connection& Reader();
 
   redis::Pool& redis_;
   db::Store& store_;
   PersisterOptions options_;
   FaultHook hook_;
   core::Scripts scripts_;
-  redis::Connection reader_;
+  /// The connection for blocking reads; made on first use (Redis may be down when the service
+  /// starts) and again after it breaks.
+  std::optional<redis::Connection> reader_;
   std::chrono::milliseconds read_timeout_{0};  ///< last set on reader_ (0: not set by us)
   PersisterCounters counters_;
   std::chrono::steady_clock::time_point last_claim_{};

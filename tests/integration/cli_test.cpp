@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "http_client.hpp"
 #include "process.hpp"
 #include "servers.hpp"
 
@@ -179,6 +180,57 @@ TEST_F(CliTest, ServeMigratesPersistsAndStopsCleanlyOnSigterm) {
   ASSERT_TRUE(status.has_value()) << "serve did not stop on SIGTERM";
   EXPECT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
+// A service started while Redis is down (it restarts, or comes up after the service) stays up:
+// it answers 503 meanwhile, and once Redis is back it takes orders, its persisters write them
+// and its syncer applies back-office changes, without being restarted.
+TEST_F(CliTest, ServeStartedWhileRedisIsDownWorksOnceRedisIsBack) {
+  ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
+  Drain();
+  RunServerControl("INVSYNC_TEST_REDIS_STOP");
+  const std::uint16_t port = FreePort();
+  InvsyncProcess serve(INVSYNC_BINARY, {"--listen", fmt::format("127.0.0.1:{}", port),
+                                        "--syncer-poll-interval", "100ms", "serve"});
+  auto order = [&](const std::string& id) {
+    try {
+      return HttpClient(port, std::chrono::seconds(5))
+          .Send(
+              "POST", "/v1/orders",
+              nlohmann::json{{"order_id", id}, {"lines", {{{"sku", "A"}, {"quantity", 1}}}}}.dump())
+          .status;
+    } catch (const std::exception&) {
+      return 0;  // not listening (yet)
+    }
+  };
+  int status = 0;
+  ASSERT_TRUE(WaitFor([&] { return (status = order("o1")) != 0; }, std::chrono::seconds(20)))
+      << "serve did not start listening while Redis was down";
+  EXPECT_EQ(status, 503);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(order("o1"), 503) << "serve ended while Redis was down";
+  RunServerControl("INVSYNC_TEST_REDIS_START");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        try {
+          Redis({"PING"});  // the test's own connection broke with the restart
+          return true;
+        } catch (const Error&) {
+          return false;
+        }
+      },
+      std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return order("o1") == 201; }, std::chrono::seconds(20)))
+      << "no order was taken after Redis came back";
+  EXPECT_TRUE(WaitFor([&] { return DatabaseQuantity("A") == 9; }, std::chrono::seconds(15)))
+      << "serve's persisters did not write the order";
+  Sql("UPDATE inventory SET quantity = quantity + 5 WHERE sku = 'A'");
+  EXPECT_TRUE(WaitFor([&] { return RedisQuantity("A") == 14; }, std::chrono::seconds(15)))
+      << "serve's syncer did not apply the back-office change";
+  serve.Signal(SIGTERM);
+  auto ended = serve.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(ended.has_value()) << "serve did not stop on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 0);
 }
 
 TEST_F(CliTest, ReconcileReportsRepairsAndExitsByWhatItFound) {
