@@ -9,6 +9,7 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -57,18 +58,20 @@ class SignalStop {
   std::jthread waiter_;
 };
 
-// At service start the database may still be coming up: retry migrations for a while.
-void MigrateWithRetry(db::Store& store, const std::stop_token& stop) {
+// At service start the database or Redis may still be coming up: a step that needs one (the
+// migrations, the demo catalogue) is retried for a while.
+void RetryAtStart(std::string_view doing, const std::function<void()>& step,
+                  const std::stop_token& stop) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
     try {
-      store.Migrate();
+      step();
       return;
     } catch (const TransientError& error) {
       if (stop.stop_requested() || std::chrono::steady_clock::now() > deadline) {
         throw;
       }
-      spdlog::warn("database not ready ({}); retrying", error.what());
+      spdlog::warn("{}: {}; retrying", doing, error.what());
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
   }
@@ -139,8 +142,16 @@ int Dispatch(const cli::Arguments& args, cli::Parts& parts, const cli::Output& o
     if (command == "sync") {
       return cli::Sync(parts, signal_stop.token(), output);
     }
-    MigrateWithRetry(*parts.store, signal_stop.token());
-    cli::OfferDemo(parts, args.demo);
+    RetryAtStart(
+        "migrating the database", [&] { parts.store->Migrate(); }, signal_stop.token());
+    bool demo = false;
+    RetryAtStart(
+        "reading the catalogue", [&] { demo = cli::WantsDemo(parts, args.demo); },
+        signal_stop.token());
+    if (demo) {
+      RetryAtStart(
+          "loading the demo catalogue", [&] { cli::LoadDemo(parts); }, signal_stop.token());
+    }
     return cli::Serve(parts, signal_stop.token(), output);
   }
   if (command == "hash-token") {

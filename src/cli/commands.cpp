@@ -360,22 +360,25 @@ int HashToken(std::istream& input, const Output& output) {
   return kExitOk;
 }
 
-void OfferDemo(Parts& parts, bool load) {
+bool WantsDemo(Parts& parts, bool load) {
   if (parts.store->CountSkus() > 0) {
     if (load) {
       spdlog::info("demo catalogue not loaded: the catalogue is not empty");
     }
-    return;
+    return false;
   }
   if (!load) {
     spdlog::info("the catalogue is empty; `invsync serve --demo` loads a small demo one");
-    return;
   }
+  return load;
+}
+
+void LoadDemo(Parts& parts) {
   constexpr int kDemoSkus = 12;
   for (int i = 1; i <= kDemoSkus; ++i) {
     const std::string sku = fmt::format("SKU-{}", i);
     // Through Redis like any change (persisted by the persisters); the request ids make a
-    // second --demo a no-op.
+    // second --demo, or a second try, a no-op for what is done.
     auto result = parts.stock->Set(sku, 10 * i, "demo-" + sku);
     if (result.status != core::StockStatus::kOk) {
       throw PermanentError(fmt::format("cannot load demo SKU {}", sku));

@@ -57,9 +57,12 @@ int Set(Parts& parts, const std::string& sku, const std::string& quantity,
         const std::optional<std::string>& request_id, const Output& output);
 int Status(Parts& parts, const Output& output);
 int Migrate(Parts& parts, const Output& output);
-/// With `load` and an empty catalogue, sets SKU-1 ... SKU-12 (10 ... 120 units); with an empty
-/// catalogue and no `load`, logs how to get them.
-void OfferDemo(Parts& parts, bool load);
+/// Whether to load the demo catalogue: with `load` and an empty catalogue. An empty catalogue
+/// without `load` logs how to get it; a catalogue that is not empty with `load`, why not.
+bool WantsDemo(Parts& parts, bool load);
+/// Sets SKU-1 ... SKU-12 (10 ... 120 units), once: run again (after Redis failed part way), it
+/// sets only what is missing.
+void LoadDemo(Parts& parts);
 /// Loads stock from the database into Redis: every SKU (`all`) or `skus`, exactly one of them.
 /// Never overwrites a cached key and skips SKUs with unpersisted events; a progress bar when
 /// `output.progress`, then a summary. Exit 1 if a SKU asked for is not in the database.

@@ -233,6 +233,23 @@ TEST_F(CliTest, ServeStartedWhileRedisIsDownWorksOnceRedisIsBack) {
   EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 0);
 }
 
+// `serve --demo` started before its Redis (a compose file starting both at once) waits for it
+// and loads the demo catalogue once it answers.
+TEST_F(CliTest, ServeDemoStartedBeforeRedisLoadsTheCatalogueOnceRedisIsUp) {
+  RunServerControl("INVSYNC_TEST_REDIS_STOP");
+  InvsyncProcess serve(INVSYNC_BINARY, {"--listen", "127.0.0.1:0", "serve", "--demo"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  RunServerControl("INVSYNC_TEST_REDIS_START");
+  EXPECT_TRUE(WaitFor([&] { return DatabaseQuantity("SKU-12") == 120; }, std::chrono::seconds(20)))
+      << "the demo catalogue was not loaded once Redis was up";
+  EXPECT_EQ(DatabaseQuantity("SKU-1"), 10);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM inventory"), 12);
+  serve.Signal(SIGTERM);
+  auto ended = serve.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(ended.has_value()) << "serve did not stop on SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 0);
+}
+
 TEST_F(CliTest, ReconcileReportsRepairsAndExitsByWhatItFound) {
   ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
   Drain();
