@@ -339,8 +339,9 @@ redis::Connection& Persister::Reader() {
 }
 
 void Persister::SetReadTimeout(std::chrono::milliseconds timeout) {
+  auto& reader = Reader();  // first: a new connection starts from the default timeout
   if (timeout != read_timeout_) {
-    Reader().SetTimeout(timeout);  // a system call: made only when the timeout changes
+    reader.SetTimeout(timeout);  // a system call: made only when the timeout changes
     read_timeout_ = timeout;
   }
 }

@@ -1039,6 +1039,39 @@ TEST_F(PersisterTest, CommittedButUnacknowledgedBatchIsNotTakenForALoss) {
 
 // Every store call borrows its connection from a pool: one handed back inside a failed
 // transaction must not fail the next borrower ("current transaction is aborted").
+// A persister whose reading connection broke connects again with the timeout its blocking reads
+// need, not the pool's: a blocking read longer than the pool's timeout would otherwise time out,
+// break the new connection and connect again, over and over, while there is nothing to read.
+TEST_F(PersisterTest, AReconnectedPersisterBlocksWithItsOwnReadTimeout) {
+  redis::Pool short_timeouts(redis::Endpoint::Parse(TestRedisUrl()), 4, 300ms);
+  persister_options.poll = 1s;  // blocking reads of 1 s, longer than the pool's 300 ms
+  persister::Persister persister(short_timeouts, store(), persister_options);
+  std::jthread running([&](const std::stop_token& stop) { persister.Run(stop); });
+  auto connections_received = [&] {
+    const std::string info = Redis({"INFO", "stats"}).AsString();
+    const std::string field = "total_connections_received:";
+    return std::stoll(info.substr(info.find(field) + field.size()));
+  };
+  std::this_thread::sleep_for(1500ms);  // idle, blocked in its reads
+  const auto before = connections_received();
+  Redis({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});  // every connection but this one
+  std::this_thread::sleep_for(4s);
+  // Its reading connection and one of the pool's (2 here); a reader left with the pool's timeout
+  // made 7 in 4 s.
+  EXPECT_LE(connections_received() - before, 3) << "the persister kept connecting again";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        try {
+          return stock().Set("A", 5, "after-reconnect").status == core::StockStatus::kOk;
+        } catch (const Error&) {
+          return false;  // the stock pool's connections were killed too
+        }
+      },
+      5s));
+  EXPECT_TRUE(WaitFor([&] { return DatabaseQuantity("A") == 5; }, 10s))
+      << "the reconnected persister did not persist";
+}
+
 TEST_F(PersisterTest, APostgresConnectionHandedBackInAnAbortedTransactionIsNotLentAgain) {
   ConnectionPool<db::detail::PgConnection> connections(
       [] { return std::make_unique<db::detail::PgConnection>(TestDatabaseUrl()); }, 1, 1s,
