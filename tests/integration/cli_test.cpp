@@ -188,7 +188,8 @@ TEST_F(CliTest, ServeMigratesPersistsAndStopsCleanlyOnSigterm) {
 TEST_F(CliTest, ServeStartedWhileRedisIsDownWorksOnceRedisIsBack) {
   ASSERT_EQ(Run({"set", "A", "10"}).code, 0);
   Drain();
-  RunServerControl("INVSYNC_TEST_REDIS_STOP");
+  RedisOutage outage;
+  outage.Begin();
   const std::uint16_t port = FreePort();
   InvsyncProcess serve(INVSYNC_BINARY, {"--listen", fmt::format("127.0.0.1:{}", port),
                                         "--syncer-poll-interval", "100ms", "serve"});
@@ -209,7 +210,7 @@ TEST_F(CliTest, ServeStartedWhileRedisIsDownWorksOnceRedisIsBack) {
   EXPECT_EQ(status, 503);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(order("o1"), 503) << "serve ended while Redis was down";
-  RunServerControl("INVSYNC_TEST_REDIS_START");
+  outage.End();
   ASSERT_TRUE(WaitFor(
       [&] {
         try {
@@ -236,10 +237,11 @@ TEST_F(CliTest, ServeStartedWhileRedisIsDownWorksOnceRedisIsBack) {
 // `serve --demo` started before its Redis (a compose file starting both at once) waits for it
 // and loads the demo catalogue once it answers.
 TEST_F(CliTest, ServeDemoStartedBeforeRedisLoadsTheCatalogueOnceRedisIsUp) {
-  RunServerControl("INVSYNC_TEST_REDIS_STOP");
+  RedisOutage outage;
+  outage.Begin();
   InvsyncProcess serve(INVSYNC_BINARY, {"--listen", "127.0.0.1:0", "serve", "--demo"});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  RunServerControl("INVSYNC_TEST_REDIS_START");
+  outage.End();
   EXPECT_TRUE(WaitFor([&] { return DatabaseQuantity("SKU-12") == 120; }, std::chrono::seconds(20)))
       << "the demo catalogue was not loaded once Redis was up";
   EXPECT_EQ(DatabaseQuantity("SKU-1"), 10);

@@ -284,9 +284,10 @@ TEST_F(HttpFastPathTest, RedisRestartUnderLoadGives503sThenRecoversWithNothingLo
     });
   }
   std::this_thread::sleep_for(300ms);
-  RunServerControl("INVSYNC_TEST_REDIS_STOP");
+  RedisOutage outage;
+  outage.Begin();
   EXPECT_TRUE(WaitFor([&] { return unavailable.load() > 10; }, 10s));
-  RunServerControl("INVSYNC_TEST_REDIS_START");
+  outage.End();
   const std::int64_t answered_before = FastPath("answered");
   EXPECT_TRUE(WaitFor([&] { return FastPath("answered") > answered_before + 100; }, 15s))
       << "orders should be answered on the I/O threads again";

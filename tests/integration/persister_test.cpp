@@ -1037,8 +1037,6 @@ TEST_F(PersisterTest, CommittedButUnacknowledgedBatchIsNotTakenForALoss) {
   EXPECT_EQ(DatabaseQuantity("A"), 978);
 }
 
-// Every store call borrows its connection from a pool: one handed back inside a failed
-// transaction must not fail the next borrower ("current transaction is aborted").
 // A persister whose reading connection broke connects again with the timeout its blocking reads
 // need, not the pool's: a blocking read longer than the pool's timeout would otherwise time out,
 // break the new connection and connect again, over and over, while there is nothing to read.
@@ -1072,6 +1070,8 @@ TEST_F(PersisterTest, AReconnectedPersisterBlocksWithItsOwnReadTimeout) {
       << "the reconnected persister did not persist";
 }
 
+// Every store call borrows its connection from a pool: one handed back inside a failed
+// transaction must not fail the next borrower ("current transaction is aborted").
 TEST_F(PersisterTest, APostgresConnectionHandedBackInAnAbortedTransactionIsNotLentAgain) {
   ConnectionPool<db::detail::PgConnection> connections(
       [] { return std::make_unique<db::detail::PgConnection>(TestDatabaseUrl()); }, 1, 1s,

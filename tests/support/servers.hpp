@@ -57,28 +57,43 @@ class SqlSession {
 /// fails the test if it is missing or fails.
 void RunServerControl(const char* name);
 
-/// Stops PostgreSQL with Begin(), starts it again with End() or, if a failed assertion left the
-/// test early, in the destructor, so the next test finds it running.
-class DatabaseOutage {
+/// Stops a test server with Begin() (the command in the environment variable `stop`), starts it
+/// again with End() (`start`) or, if a failed assertion left the test early, in the destructor, so
+/// the next test finds it running.
+class ServerOutage {
  public:
-  DatabaseOutage() = default;
-  DatabaseOutage(const DatabaseOutage&) = delete;
-  DatabaseOutage& operator=(const DatabaseOutage&) = delete;
-  ~DatabaseOutage() { End(); }
+  ServerOutage(const char* stop, const char* start) : stop_(stop), start_(start) {}
+  ServerOutage(const ServerOutage&) = delete;
+  ServerOutage& operator=(const ServerOutage&) = delete;
+  ~ServerOutage() { End(); }
 
   void Begin() {
-    RunServerControl("INVSYNC_TEST_PG_STOP");
+    RunServerControl(stop_);
     down_ = true;
   }
   void End() {
     if (down_.exchange(false)) {
-      RunServerControl("INVSYNC_TEST_PG_START");
+      RunServerControl(start_);
     }
   }
   [[nodiscard]] bool down() const { return down_.load(); }
 
  private:
+  const char* stop_;
+  const char* start_;
   std::atomic<bool> down_{false};
+};
+
+/// An outage of the test PostgreSQL.
+class DatabaseOutage : public ServerOutage {
+ public:
+  DatabaseOutage() : ServerOutage("INVSYNC_TEST_PG_STOP", "INVSYNC_TEST_PG_START") {}
+};
+
+/// An outage of the test Redis.
+class RedisOutage : public ServerOutage {
+ public:
+  RedisOutage() : ServerOutage("INVSYNC_TEST_REDIS_STOP", "INVSYNC_TEST_REDIS_START") {}
 };
 
 /// Base of the integration tests: clean Redis and a fresh schema before each test, and helpers
